@@ -1,0 +1,61 @@
+"""Users: the caller, admin changes, and a user's books."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
+
+from api.auth import admin_required, token_required
+from api.blueprints.books import book_listing
+from api.http import load_json
+from shared.db import db
+from shared.errors import PermissionDenied
+from shared.models import User
+from shared.schemas.user import user_schema, user_update_schema
+from shared.services import users
+
+bp = Blueprint("users", __name__, url_prefix="/api/users")
+
+
+@bp.get("/me")
+@token_required
+def me(current_user: User) -> ResponseReturnValue:
+    """The authenticated user."""
+    return user_schema.dump(current_user)
+
+
+@bp.get("/<int:user_id>")
+@token_required
+def get_user(user_id: int, current_user: User) -> ResponseReturnValue:
+    """One user: yourself, or anyone for an admin."""
+    if user_id != current_user.id and not current_user.is_admin:
+        raise PermissionDenied("You may only read your own account.")
+    return user_schema.dump(users.get_user(db.session, user_id))
+
+
+@bp.patch("/<int:user_id>")
+@admin_required
+def update_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noqa: ARG001
+    """Change a user's role or tier (admin)."""
+    changes = load_json(user_update_schema)
+    user = users.update_user(db.session, user_id, changes)
+    db.session.commit()
+    return user_schema.dump(user)
+
+
+@bp.delete("/<int:user_id>")
+@admin_required
+def delete_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noqa: ARG001
+    """Delete a user (admin); their books stay, without an owner."""
+    users.delete_user(db.session, user_id)
+    db.session.commit()
+    return "", HTTPStatus.NO_CONTENT
+
+
+@bp.get("/<int:user_id>/books")
+def user_books(user_id: int) -> ResponseReturnValue:
+    """A user's books, listed like ``GET /api/books``."""
+    users.get_user(db.session, user_id)
+    return book_listing(owner_id=user_id)

@@ -1,0 +1,28 @@
+"""Per-app services built once by the factory, reached through ``folio()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import current_app
+
+from shared.config import Settings
+from shared.cursor import CursorCodec
+from shared.security.passwords import Passwords
+from shared.security.tokens import TokenIssuer
+
+
+@dataclass(frozen=True)
+class Folio:
+    settings: Settings
+    redis: redis.Redis
+    tokens: TokenIssuer
+    passwords: Passwords
+    cursors: CursorCodec
+
+
+def folio() -> Folio:
+    """The services of the current app."""
+    services: Folio = current_app.extensions["folio"]
+    return services

@@ -1,0 +1,1 @@
+"""Code used by both processes: settings, database, models, schemas, services, security."""

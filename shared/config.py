@@ -1,0 +1,180 @@
+"""Typed settings, read once from the environment by the entry shims.
+
+Nothing else in Folio reads ``os.environ``: factories take a ``Settings`` object, so tests
+build one by hand and production fails fast on a bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("development", "testing", "production")
+DEV_SECRET = "dev-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_REDIS_URL = "redis://127.0.0.1:6399/0"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the process must not start."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Pick our drivers for ``postgres://``/``postgresql://`` and anchor relative SQLite paths.
+
+    Flask-SQLAlchemy would otherwise resolve ``sqlite:///var/folio.db`` against the
+    instance folder, not the project root that the README and ``make run`` talk about.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url[len("sqlite:///") :]
+        if relative and not relative.startswith(":memory:"):
+            return f"sqlite:///{PROJECT_ROOT / relative}"
+    return url
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {value!r}") from None
+
+
+def _with_db(url: str, db: int) -> str:
+    """The same Redis server with another database number (``redis://h:p/N``)."""
+    base, _, tail = url.partition("?")
+    head, sep, last = base.rpartition("/")
+    if sep and "//" in head and last.isdigit():
+        base = f"{head}/{db}"
+    elif sep and "//" in head and last == "":
+        base = f"{head}/{db}"
+    else:
+        base = f"{base}/{db}"
+    return base + (f"?{tail}" if tail else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting Folio reads; names match API.md section 8."""
+
+    env: str = "development"
+    database_url: str = "sqlite:///var/folio.db"
+    redis_url: str = DEV_REDIS_URL
+    cache_redis_url: str = ""
+    secret_key: str = DEV_SECRET
+    jwt_secret_key: str = ""
+    jwt_issuer: str = "folio"
+    jwt_audience: str = "folio-api"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 604800
+    cors_origins: tuple[str, ...] = ("*",)
+    trusted_proxies: int = 0
+    ratelimit_enabled: bool = True
+    ratelimit_default: str = "200 per day;50 per hour"
+    ratelimit_free: str = "100 per hour"
+    ratelimit_standard: str = "1000 per hour"
+    ratelimit_premium: str = "10000 per hour"
+    ratelimit_login: str = "10 per minute"
+    ratelimit_search: str = "5 per minute"
+    ratelimit_jobs_free: str = "10 per hour"
+    ratelimit_jobs_standard: str = "100 per hour"
+    ratelimit_jobs_premium: str = "1000 per hour"
+    jobs_active_free: int = 2
+    jobs_active_standard: int = 10
+    jobs_active_premium: int = 50
+    job_result_ttl: int = 86400
+    job_max_attempts: int = 3
+    import_max_rows: int = 100000
+    max_content_length: int = 33554432
+    log_level: str = "INFO"
+    # Not environment variables: cost of password hashing (lowered only by tests).
+    password_time_cost: int = 3
+    password_memory_cost: int = 65536
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "database_url", normalize_database_url(self.database_url))
+        if not self.jwt_secret_key:
+            object.__setattr__(self, "jwt_secret_key", self.secret_key)
+        if not self.cache_redis_url:
+            object.__setattr__(self, "cache_redis_url", _with_db(self.redis_url, 1))
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse settings that would be unsafe or meaningless."""
+        if self.env not in ENVIRONMENTS:
+            raise ConfigError(f"FOLIO_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(f"LOG_LEVEL {self.log_level!r} is not a logging level")
+        if self.env != "production":
+            return
+        if DEV_SECRET in (self.secret_key, self.jwt_secret_key):
+            raise ConfigError("production refuses the development SECRET_KEY/JWT_SECRET_KEY")
+        if len(self.secret_key) < 32 or len(self.jwt_secret_key) < 32:
+            raise ConfigError("SECRET_KEY and JWT_SECRET_KEY need at least 32 characters")
+        if "*" in self.cors_origins:
+            raise ConfigError("CORS_ORIGINS may not be '*' in production: list the origins")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (tests and tools)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from the environment (and ``.env`` when present)."""
+        if environ is None:
+            from dotenv import dotenv_values  # noqa: PLC0415 - only the shims read .env
+
+            environ = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}  # type: ignore[dict-item]
+        env = environ.get("FOLIO_ENV", "development").strip().lower()
+        get = environ.get
+        if env == "production":
+            for required in ("DATABASE_URL", "REDIS_URL"):
+                if not get(required):
+                    raise ConfigError(f"production needs {required}")
+        default_db = "sqlite:///var/folio.db" if env != "testing" else "sqlite:///var/test.db"
+        origins = get("CORS_ORIGINS", "" if env == "production" else "*")
+        values: dict[str, Any] = {
+            "env": env,
+            "database_url": get("DATABASE_URL") or default_db,
+            "redis_url": get("REDIS_URL") or DEV_REDIS_URL,
+            "cache_redis_url": get("CACHE_REDIS_URL", ""),
+            "secret_key": get("SECRET_KEY") or DEV_SECRET,
+            "jwt_secret_key": get("JWT_SECRET_KEY", ""),
+            "cors_origins": tuple(o.strip() for o in origins.split(",") if o.strip()),
+            "ratelimit_enabled": _bool(get("RATELIMIT_ENABLED", "true"), "RATELIMIT_ENABLED"),
+            "log_level": get("LOG_LEVEL", "INFO").upper(),
+        }
+        for name in ("jwt_issuer", "jwt_audience", "ratelimit_default", "ratelimit_free",
+                     "ratelimit_standard", "ratelimit_premium", "ratelimit_login",
+                     "ratelimit_search", "ratelimit_jobs_free", "ratelimit_jobs_standard",
+                     "ratelimit_jobs_premium"):  # fmt: skip
+            if get(name.upper()):
+                values[name] = get(name.upper())
+        for name in ("access_token_ttl", "refresh_token_ttl", "trusted_proxies",
+                     "jobs_active_free", "jobs_active_standard", "jobs_active_premium",
+                     "job_result_ttl", "job_max_attempts", "import_max_rows",
+                     "max_content_length"):  # fmt: skip
+            raw = get(name.upper())
+            if raw:
+                values[name] = _int(raw, name.upper())
+        return cls(**values)

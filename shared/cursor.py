@@ -1,0 +1,39 @@
+"""Opaque, signed pagination cursors.
+
+A cursor carries the sort, the filters it was made for and the last row's sort key.
+It is signed with HMAC (itsdangerous) under the server's secret, so a client can
+neither forge a position nor move a cursor to other filters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itsdangerous import BadData, URLSafeSerializer
+
+
+class InvalidCursor(ValueError):
+    """The cursor was tampered with, is malformed, or belongs to another query."""
+
+
+class CursorCodec:
+    def __init__(self, secret_key: str, *, salt: str) -> None:
+        self._serializer = URLSafeSerializer(secret_key, salt=salt)
+
+    def encode(self, *, sort: str, filters: dict[str, Any], key: list[Any]) -> str:
+        return str(self._serializer.dumps({"s": sort, "f": filters, "k": key}))
+
+    def decode(self, token: str) -> tuple[str, dict[str, Any], list[Any]]:
+        """``(sort, filters, key)`` of a cursor this server made."""
+        try:
+            payload = self._serializer.loads(token)
+        except (BadData, ValueError, TypeError):
+            raise InvalidCursor("The cursor is invalid or has been tampered with.") from None
+        if not isinstance(payload, dict) or not {"s", "f", "k"} <= payload.keys():
+            raise InvalidCursor("The cursor is invalid or has been tampered with.")
+        sort, filters, key = payload["s"], payload["f"], payload["k"]
+        if not isinstance(sort, str) or not isinstance(filters, dict):
+            raise InvalidCursor("The cursor is invalid or has been tampered with.")
+        if not isinstance(key, list) or len(key) != 2:
+            raise InvalidCursor("The cursor is invalid or has been tampered with.")
+        return sort, filters, key

@@ -1,0 +1,1 @@
+"""marshmallow schemas: the one validation layer, input and output schemas apart."""

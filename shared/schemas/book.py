@@ -1,0 +1,141 @@
+"""Book input and output schemas, and the query of a book listing."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from shared.models import GENRES
+from shared.schemas.fields import Isbn, Money, StrictInteger, TrimmedString
+
+SORT_FIELDS = ("id", "title", "published_year", "price", "created_at")
+SORT_CHOICES = SORT_FIELDS + tuple(f"-{f}" for f in SORT_FIELDS)
+MAX_PER_PAGE = 100
+WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(q: str) -> list[str]:
+    """The lower-cased words of a query, as the full-text index splits them."""
+    return WORD.findall(q.lower())
+
+
+class BookCreateSchema(Schema):
+    """A new book, or the full replacement of one (PUT)."""
+
+    title = TrimmedString(required=True, validate=validate.Length(1, 200))
+    author = TrimmedString(required=True, validate=validate.Length(1, 100))
+    isbn = Isbn(load_default=None, allow_none=True)
+    published_year = StrictInteger(
+        load_default=None, allow_none=True, validate=validate.Range(1000, 2100)
+    )
+    genre = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(GENRES))
+    price = Money(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(Decimal(0), Decimal("1000000")),
+    )
+
+
+class BookPatchSchema(BookCreateSchema):
+    """A partial change: only the fields sent are validated and applied.
+
+    Load it with ``partial=True``; ``load_default`` does not apply to partial loads.
+    """
+
+
+class BookSchema(Schema):
+    """A book as clients see it."""
+
+    id = fields.Integer()
+    title = fields.String()
+    author = fields.String()
+    isbn = fields.String(allow_none=True)
+    published_year = fields.Integer(allow_none=True)
+    genre = fields.String(allow_none=True)
+    price = Money(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    created_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ")
+    updated_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ")
+    links = fields.Method("_links")
+
+    def _links(self, book: Any) -> dict[str, str]:
+        return {"self": f"/api/books/{book.id}"}
+
+
+class BookFiltersSchema(Schema):
+    """Filters shared by listings, cursors and exports."""
+
+    class Meta:
+        unknown = "exclude"
+
+    genre = fields.String(validate=validate.OneOf(GENRES))
+    author = TrimmedString(validate=validate.Length(1, 100))
+    year_from = fields.Integer(validate=validate.Range(1000, 2100))
+    year_to = fields.Integer(validate=validate.Range(1000, 2100))
+    q = fields.String(validate=validate.Length(1, 200))
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        if "q" in data and not search_words(data["q"]):
+            raise ValidationError("Must contain at least one letter or digit.", "q")
+        if data.get("year_from", 0) > data.get("year_to", 9999):
+            raise ValidationError("Must not be greater than year_to.", "year_from")
+
+
+class BookListQuerySchema(BookFiltersSchema):
+    """``GET /api/books``: filters, sort, and either page or cursor mode."""
+
+    sort = fields.String(
+        validate=validate.OneOf(SORT_CHOICES, error="Must be one of: {choices}.")
+    )
+    page = fields.Integer(validate=validate.Range(min=1))
+    per_page = fields.Integer(validate=validate.Range(min=1))
+    cursor = fields.String(validate=validate.Length(1, 1000))
+    limit = fields.Integer(validate=validate.Range(min=1))
+
+    @validates_schema
+    def _modes(self, data: dict[str, Any], **_: Any) -> None:
+        if "cursor" in data and ("page" in data or "per_page" in data):
+            raise ValidationError("Use either page/per_page or cursor/limit, not both.", "page")
+        if "limit" in data and ("page" in data or "per_page" in data):
+            raise ValidationError("Use either page/per_page or cursor/limit, not both.", "page")
+
+    @post_load
+    def _clamp(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        for key in ("per_page", "limit"):
+            if key in data:
+                data[key] = min(data[key], MAX_PER_PAGE)
+        return data
+
+
+class SearchQuerySchema(Schema):
+    """``GET /api/search``."""
+
+    class Meta:
+        unknown = "exclude"
+
+    q = fields.String(required=True, validate=validate.Length(1, 200))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1))
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        if "q" in data and not search_words(data["q"]):
+            raise ValidationError("Must contain at least one letter or digit.", "q")
+
+    @post_load
+    def _clamp(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["per_page"] = min(data["per_page"], MAX_PER_PAGE)
+        return data
+
+
+book_create_schema = BookCreateSchema()
+book_patch_schema = BookPatchSchema()
+book_schema = BookSchema()
+books_schema = BookSchema(many=True)
+book_filters_schema = BookFiltersSchema()
+book_list_query_schema = BookListQuerySchema()
+search_query_schema = SearchQuerySchema()

@@ -1,0 +1,1 @@
+"""Tokens and passwords: small, pure, keyword-only helpers."""
