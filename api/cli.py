@@ -6,6 +6,7 @@ import time
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from api.extensions import folio
@@ -26,6 +27,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("seed-db")
+@with_appcontext
 @click.option("--books", "count", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--owner-email", default=None, help="Owner of the new books (default: none).")
 def seed_db(count: int, owner_email: str | None) -> None:
@@ -42,6 +44,7 @@ def seed_db(count: int, owner_email: str | None) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--username", required=True)
 @click.option("--password", required=True)
@@ -63,6 +66,7 @@ def create_user(email: str, username: str, password: str, admin: bool, tier: str
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--books", "count", default=200, show_default=True)
 def seed_demo(count: int) -> None:
     """First run only: a demo user and a small catalog (does nothing when books exist)."""

@@ -152,7 +152,7 @@ class Settings:
                 if not get(required):
                     raise ConfigError(f"production needs {required}")
         default_db = "sqlite:///var/folio.db" if env != "testing" else "sqlite:///var/test.db"
-        origins = get("CORS_ORIGINS", "" if env == "production" else "*")
+        origins = get("CORS_ORIGINS") or ("" if env == "production" else "*")
         values: dict[str, Any] = {
             "env": env,
             "database_url": get("DATABASE_URL") or default_db,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -74,12 +74,14 @@ def seed_books(session: Session, count: int, *, owner_id: int | None = None, see
     elif dialect == "postgresql":
         statement = postgresql.insert(books).on_conflict_do_nothing()
     connection = session.connection()
-    inserted, batch = 0, []
+    before = session.scalar(select(func.count(Book.id))) or 0
+    batch = []
     for row in generate_books(count, start=start, owner_id=owner_id, seed=seed + start):
         batch.append(row)
         if len(batch) == BATCH:
-            inserted += connection.execute(statement, batch).rowcount
+            connection.execute(statement, batch)
             batch = []
     if batch:
-        inserted += connection.execute(statement, batch).rowcount
-    return inserted
+        connection.execute(statement, batch)
+    # rowcount of an executemany is -1 on psycopg; count instead.
+    return (session.scalar(select(func.count(Book.id))) or 0) - before

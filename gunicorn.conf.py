@@ -1,0 +1,15 @@
+"""gunicorn settings; WEB_CONCURRENCY (workers) is read by gunicorn itself."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# A second gunicorn of the same user would delete this one's control socket.
+control_socket_disable = True
+accesslog = "-"
+errorlog = "-"
