@@ -31,6 +31,9 @@ def test_settings(**overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()

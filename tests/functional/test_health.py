@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from tests.support.live import Api
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask
+
+from api import create_app
+from shared.db import db
+from shared.services.workers import HEARTBEAT_PREFIX, HEARTBEAT_TTL
+from tests.conftest import test_settings
+from tests.functional.conftest import assert_problem
+from tests.support.live import Api, LiveServer
+from tests.support.servers import RedisServer, free_port
 
 
 def test_health_is_ok_without_touching_dependencies(api: Api) -> None:
@@ -18,4 +29,56 @@ def test_ready_reports_database_redis_and_no_worker_as_degraded(api: Api) -> Non
     assert response.json() == {
         "status": "degraded",
         "checks": {"database": "ok", "redis": "ok", "workers": 0},
+    }
+
+
+@contextmanager
+def _served(settings_overrides: dict[str, object]) -> Iterator[Api]:
+    """Another app instance over HTTP, its connection pool closed afterwards."""
+    other = create_app(test_settings(**settings_overrides))
+    server = LiveServer(other)
+    server.start()
+    try:
+        yield Api(server.url)
+    finally:
+        server.stop()
+        with other.app_context():
+            db.engine.dispose()
+
+
+def test_ready_is_503_naming_redis_when_redis_is_unreachable(app: Flask) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    with _served(
+        {"database_url": app.config["SQLALCHEMY_DATABASE_URI"], "redis_url": closed}
+    ) as client:
+        response = client.get("/health/ready")
+        liveness = client.get("/health")
+    body = assert_problem(response, 503)
+    assert "redis" in body["detail"].lower()
+    assert body["checks"] == {"database": "ok", "redis": "unavailable", "workers": 0}
+    assert response.headers["Retry-After"].isdigit()
+    assert liveness.status_code == 200
+
+
+def test_ready_is_503_naming_the_database_when_it_is_unreachable(
+    redis_server: RedisServer,
+) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    with _served({"database_url": closed, "redis_url": redis_server.url}) as client:
+        response = client.get("/health/ready")
+    body = assert_problem(response, 503)
+    assert "database" in body["detail"].lower()
+    assert body["checks"]["database"] == "unavailable"
+    assert body["checks"]["redis"] == "ok"
+
+
+def test_ready_counts_workers_with_a_live_heartbeat(app: Flask, api: Api) -> None:
+    store = app.extensions["folio"].redis
+    store.set(HEARTBEAT_PREFIX + "worker-a", "1", ex=HEARTBEAT_TTL)
+    store.set(HEARTBEAT_PREFIX + "worker-b", "1", ex=HEARTBEAT_TTL)
+    response = api.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "redis": "ok", "workers": 2},
     }
