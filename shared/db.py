@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Dialect, Engine, event
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import DateTime, Integer, TypeDecorator
 
 CENT = Decimal("0.01")
@@ -19,6 +19,9 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# What services accept: a plain Session or Flask-SQLAlchemy's scoped ``db.session``.
+DbSession = Session | scoped_session[Any]
 
 
 def utcnow() -> dt.datetime:

@@ -18,7 +18,7 @@ from shared.db import Money, UTCDateTime, db, utcnow
 GENRES = ("Fiction", "Non-Fiction", "Science", "History")
 
 
-class Book(db.Model):  # type: ignore[name-defined,misc]
+class Book(db.Model):  # type: ignore[name-defined]
     __tablename__ = "books"
     __table_args__ = (
         # Keyset pagination walks (sort column, id) for every sortable column.
@@ -40,9 +40,7 @@ class Book(db.Model):  # type: ignore[name-defined,misc]
     price: Mapped[Decimal | None] = mapped_column(Money())
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:
         return f"<Book {self.id} {self.title!r}>"

@@ -13,11 +13,11 @@ ROLES = ("user", "admin")
 TIERS = ("free", "standard", "premium")
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
     # AUTOINCREMENT: SQLite would otherwise hand a deleted user's id to the next
     # registration, and the old tokens (``sub`` = id) would work for the new account.
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -26,9 +26,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     role: Mapped[str] = mapped_column(String(16), default="user")
     tier: Mapped[str] = mapped_column(String(16), default="free")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     @property
     def is_admin(self) -> bool:
