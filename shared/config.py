@@ -59,9 +59,7 @@ def _with_db(url: str, db: int) -> str:
     """The same Redis server with another database number (``redis://h:p/N``)."""
     base, _, tail = url.partition("?")
     head, sep, last = base.rpartition("/")
-    if sep and "//" in head and last.isdigit():
-        base = f"{head}/{db}"
-    elif sep and "//" in head and last == "":
+    if sep and "//" in head and (last.isdigit() or last == ""):
         base = f"{head}/{db}"
     else:
         base = f"{base}/{db}"

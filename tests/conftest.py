@@ -14,10 +14,10 @@ from sqlalchemy import text
 from api import create_app
 from shared.config import Settings
 from shared.db import db
-from tests.support.live import Api, LiveServer
+from tests.support.live import LiveServer
 from tests.support.servers import PostgresServer, RedisServer, postgres_binaries
 
-TEST_SECRET = "test-secret-key-0123456789abcdef-0123456789"  # noqa: S105
+TEST_SECRET = "test-secret-key-0123456789abcdef-0123456789"
 
 
 def test_settings(**overrides: Any) -> Settings:

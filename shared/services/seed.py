@@ -41,7 +41,9 @@ _LAST = (
 )  # fmt: skip
 
 
-def generate_books(count: int, *, start: int, owner_id: int | None, seed: int) -> Iterator[dict[str, Any]]:
+def generate_books(
+    count: int, *, start: int, owner_id: int | None, seed: int
+) -> Iterator[dict[str, Any]]:
     """``count`` plausible books; ISBN-13s are unique for distinct ``start + i``."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     now = utcnow()

@@ -15,7 +15,7 @@ from tests.conftest import truncate_all
 from tests.support.live import Api, LiveServer
 
 _counter = itertools.count(1)
-PASSWORD = "correct-horse-battery"  # noqa: S105
+PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(autouse=True)

@@ -60,7 +60,9 @@ def test_create_user_admin_can_log_in_and_act_as_admin(app: Flask, api: Api) -> 
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "created admin root" in result.output
-    login = api.post("/api/auth/login", json={"email": "root@example.com", "password": "password123"})
+    login = api.post(
+        "/api/auth/login", json={"email": "root@example.com", "password": "password123"}
+    )
     assert login.status_code == 200
     me = api.as_user(login.json()["access_token"]).get("/api/users/me").json()
     assert (me["role"], me["tier"], me["email"]) == ("admin", "premium", "root@example.com")
