@@ -7,18 +7,17 @@ environment; everything else passes a ``Settings`` object.
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from pathlib import Path
 
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from flask_migrate import Migrate
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import cli
 from api.blueprints import auth, books, health, search, users
-from api.errors import register_error_handlers
-from api.extensions import Folio
+from api.errors import register_error_handlers, request_id
+from api.extensions import Folio, folio
 from api.http import FolioRequest
 from api.json import FolioJSONProvider
 from shared import models  # noqa: F401 - registers the tables for migrations
@@ -29,7 +28,6 @@ from shared.redis_client import make_redis
 from shared.security.passwords import Passwords
 from shared.security.tokens import TokenIssuer
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 CORS_HEADERS = ["Content-Type", "Authorization", "Idempotency-Key", "X-Request-ID", "If-None-Match"]
 EXPOSED_HEADERS = [
     "Location", "Retry-After", "X-Request-ID", "Link", "ETag", "RateLimit", "RateLimit-Policy",
@@ -55,23 +53,34 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app)
     Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
     app.extensions["folio"] = _services(settings)
-    CORS(
-        app,
-        resources={r"/api/*": {"origins": list(settings.cors_origins)}},
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=CORS_HEADERS,
-        expose_headers=EXPOSED_HEADERS,
-        supports_credentials=False,
-        max_age=600,
-    )
+    app.before_request(_assign_request_id)
+    app.before_request(_refuse_oversized_chunked_body)
+    _configure_cors(app, settings)
     for blueprint in (auth.bp, users.bp, books.bp, search.bp, health.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
-    app.before_request(_assign_request_id)
     app.after_request(_finish_response)
     cli.register(app)
     logging.basicConfig(level=settings.log_level)
     return app
+
+
+def _configure_cors(app: Flask, settings: Settings) -> None:
+    """CORS for ``/api/*`` only; ``*`` is answered as ``*``, never as the reflected origin.
+
+    No credentials (bearer tokens travel in a header, not in cookies), so a wildcard
+    is safe; an explicit list is matched literally (case-insensitively, not as a regex).
+    """
+    CORS(
+        app,
+        resources={r"/api/.*": {"origins": list(settings.cors_origins)}},
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=CORS_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        supports_credentials=False,
+        send_wildcard="*" in settings.cors_origins,
+        max_age=600,
+    )
 
 
 def _services(settings: Settings) -> Folio:
@@ -107,14 +116,30 @@ def _ensure_sqlite_folder(settings: Settings) -> None:
 
 
 def _assign_request_id() -> None:
-    sent = request.headers.get("X-Request-ID", "")
-    g.request_id = sent if REQUEST_ID.match(sent) else secrets.token_hex(8)
+    request_id()  # a before_request hook that returned the id would become the response
+
+
+def _refuse_oversized_chunked_body() -> None:
+    """413 for a chunked body over ``MAX_CONTENT_LENGTH``.
+
+    Without a ``Content-Length`` Werkzeug cannot refuse the body up front, and reading
+    it silently stops at the limit: a view would see a truncated body (a JSON error,
+    or worse, a shorter CSV). Read it here, bounded by the limit, and check for more.
+    """
+    limit = request.max_content_length
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if not chunked or limit is None or request.content_length is not None:
+        return
+    if len(request.get_data()) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
 
 
 def _finish_response(response: Response) -> Response:
-    if "request_id" not in g:  # errors raised before before_request ran
-        _assign_request_id()
-    response.headers["X-Request-ID"] = g.request_id
-    if "current_user" in g and response.headers.get("Cache-Control") != "no-store":
+    response.headers["X-Request-ID"] = request_id()
+    cache_control = response.headers.get("Cache-Control", "")
+    if "current_user" in g and "no-store" not in cache_control:
         response.headers["Cache-Control"] = "private, no-cache"
+    if request.path.startswith("/api/") and "*" not in folio().settings.cors_origins:
+        # The CORS headers depend on Origin; Flask-CORS says so only for several origins.
+        response.vary.add("Origin")
     return response

@@ -12,6 +12,7 @@ from api.extensions import folio
 from shared.db import db
 from shared.errors import AuthenticationFailed, PermissionDenied
 from shared.models import User
+from shared.security.tokens import ACCESS, TokenClaims
 from shared.services import auth
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -21,19 +22,36 @@ def bearer_token() -> str:
     """The token of an ``Authorization: Bearer`` header, or ``AuthenticationFailed``."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if not header:
+    if not header.strip():
         raise AuthenticationFailed("This route needs an Authorization: Bearer <token> header.")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationFailed("The Authorization header must use the Bearer scheme.")
     return token.strip()
 
 
+def _authenticate() -> None:
+    """Verify this request's bearer token once; the user is loaded fresh from the database."""
+    if "current_user" in g:
+        return
+    services = folio()
+    claims = auth.verify_token(
+        services.tokens, services.redis, bearer_token(), expected_type=ACCESS
+    )
+    user = auth.token_owner(db.session, claims)
+    g.token_claims = claims
+    g.current_user = user
+
+
 def current_user() -> User:
     """The authenticated user of this request (loaded once, fresh from the database)."""
-    if "current_user" not in g:
-        services = folio()
-        g.current_user = auth.user_for_token(db.session, services.tokens, services.redis, bearer_token())
+    _authenticate()
     return cast(User, g.current_user)
+
+
+def current_token_claims() -> TokenClaims:
+    """The claims of this request's (valid, unrevoked) access token."""
+    _authenticate()
+    return cast(TokenClaims, g.token_claims)
 
 
 def token_required(view: F) -> F:

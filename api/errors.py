@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import redis
 from flask import Flask, g, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy import exc as sa
+from werkzeug import exceptions as wz
 from werkzeug.wrappers import Response
 
 from api.http import MalformedJSON
@@ -25,6 +28,8 @@ from shared.errors import (
 )
 
 log = logging.getLogger(__name__)
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+RETRY_AFTER = {"Retry-After": "5"}
 PROBLEM_JSON = "application/problem+json"
 _SLUGS = {
     400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
@@ -34,6 +39,18 @@ _SLUGS = {
     429: "too-many-requests", 431: "request-header-fields-too-large",
     500: "internal-error", 501: "not-implemented", 503: "service-unavailable",
 }  # fmt: skip
+
+
+def request_id() -> str:
+    """This request's id: the client's ``X-Request-ID`` when it is a sane token, else a new one.
+
+    Assigned on first use, so that an error raised before any ``before_request`` hook
+    ran still carries the same id in its body and in its header.
+    """
+    if "request_id" not in g:
+        sent = request.headers.get("X-Request-ID", "")
+        g.request_id = sent if REQUEST_ID.fullmatch(sent) else secrets.token_hex(8)
+    return str(g.request_id)
 
 
 def problem(
@@ -53,7 +70,7 @@ def problem(
         "status": status,
         "detail": detail,
         "instance": request.path,
-        "request_id": g.get("request_id", ""),
+        "request_id": request_id(),
         **extra,
     }
     response = Response(json.dumps(body, default=str), status, mimetype=PROBLEM_JSON)
@@ -93,6 +110,14 @@ def unauthorized(detail: str) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
+    """Map every error, domain or HTTP, to problem+json; only the 500 handler is broad."""
+    _register_domain_errors(app)
+    _register_dependency_errors(app)
+    app.register_error_handler(wz.HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)
+
+
+def _register_domain_errors(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> Response:
         return validation_problem(flatten_errors(exc.normalized_messages()))
@@ -117,29 +142,57 @@ def register_error_handlers(app: Flask) -> None:
     def _conflict(exc: Conflict) -> Response:
         return problem(409, exc.detail, **exc.extra)
 
+
+def _register_dependency_errors(app: Flask) -> None:
+    """A database or Redis outage is a 503 with ``Retry-After``, never a 500."""
+
     @app.errorhandler(DependencyUnavailable)
     def _unavailable(exc: DependencyUnavailable) -> Response:
         log.warning("dependency unavailable: %s", exc.detail)
-        return problem(503, exc.detail, headers={"Retry-After": "5"})
+        return problem(503, exc.detail, headers=RETRY_AFTER)
 
-    @app.errorhandler(OperationalError)
-    def _database_down(exc: OperationalError) -> Response:
-        log.warning("database unavailable: %s", exc.orig)
+    # A pool timeout means every connection is busy: the database cannot serve us now.
+    @app.errorhandler(sa.OperationalError)
+    @app.errorhandler(sa.TimeoutError)
+    def _database_down(exc: sa.SQLAlchemyError) -> Response:
+        log.warning("database unavailable: %s", getattr(exc, "orig", None) or exc)
         detail = "The database is unavailable; try again shortly."
-        return problem(503, detail, headers={"Retry-After": "5"})
+        return problem(503, detail, headers=RETRY_AFTER)
 
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
-        if isinstance(exc, InternalServerError):
-            return _internal(exc)
-        status = exc.code or 500
-        if isinstance(exc, MalformedJSON):
-            return problem(400, exc.description or "", kind="malformed-json", title="Malformed JSON")
-        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-        return problem(status, exc.description or HTTPStatus(status).phrase, headers=headers)
+    # Services wrap their Redis calls in ``redis_required``; this catches any that do not.
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _redis_down(exc: redis.RedisError) -> Response:
+        log.warning("redis unavailable: %s", exc)
+        return problem(503, "Redis is unavailable; try again shortly.", headers=RETRY_AFTER)
 
-    @app.errorhandler(Exception)
-    def _internal(exc: Exception) -> Response:
-        original = getattr(exc, "original_exception", None) or exc
-        log.error("unhandled error", exc_info=original)
-        return problem(500, "An unexpected error occurred; it has been logged.")
+
+def _http_error(exc: wz.HTTPException) -> Response:
+    """Werkzeug's errors (routing, 405, 413, 415, malformed JSON) as problems, never HTML."""
+    if isinstance(exc, wz.InternalServerError):
+        return _internal_error(exc)
+    if isinstance(exc, MalformedJSON):
+        return problem(400, exc.description or "", kind="malformed-json", title="Malformed JSON")
+    status = exc.code or 500
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    return problem(status, _http_detail(exc), headers=headers)
+
+
+def _http_detail(exc: wz.HTTPException) -> str:
+    """Werkzeug's generic descriptions, made specific where a client can act on them."""
+    if exc.description and exc.description != type(exc).description:
+        return exc.description  # raised with a message of its own
+    if isinstance(exc, wz.NotFound):
+        return f"There is no resource at {request.path}."
+    if isinstance(exc, wz.MethodNotAllowed) and exc.valid_methods:
+        allowed = ", ".join(sorted(exc.valid_methods))
+        return f"{request.method} is not allowed on {request.path}; allowed: {allowed}."
+    if isinstance(exc, wz.RequestEntityTooLarge) and request.max_content_length:
+        return f"The request body is larger than the limit of {request.max_content_length} bytes."
+    return exc.description or HTTPStatus(exc.code or 500).phrase
+
+
+def _internal_error(exc: Exception) -> Response:
+    original = getattr(exc, "original_exception", None) or exc
+    log.error("unhandled error, request %s", request_id(), exc_info=original)
+    return problem(500, "An unexpected error occurred; it has been logged.")

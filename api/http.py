@@ -28,18 +28,21 @@ def load_json(schema: Schema, **kwargs: Any) -> Any:
 
 
 def load_query(schema: Schema) -> Any:
-    """The query string validated by ``schema``; the last value wins for repeated keys."""
+    """The query string validated by ``schema``; the first value wins for repeated keys."""
     return schema.load(request.args.to_dict())
 
 
-def public_json(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def public_json(
+    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """A public catalog read: strong ETag, ``no-cache``, and 304 on ``If-None-Match``."""
     response = jsonify(payload)
     response.status_code = status
     response.headers.update(headers or {})
     response.headers["Cache-Control"] = "no-cache"
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # a 304 when If-None-Match holds the ETag
+    return response
 
 
 def url_with(**changes: Any) -> str:
@@ -54,7 +57,9 @@ def url_with(**changes: Any) -> str:
     return f"{request.path}?{query}" if query else request.path
 
 
-def page_envelope(items: list[Any], *, total: int, page: int, per_page: int) -> tuple[dict[str, Any], str]:
+def page_envelope(
+    items: list[Any], *, total: int, page: int, per_page: int
+) -> tuple[dict[str, Any], str]:
     """The page-mode body (items, pagination, links) and its RFC 8288 ``Link`` header."""
     total_pages = math.ceil(total / per_page)
     has_next, has_prev = page < total_pages, page > 1

@@ -7,7 +7,7 @@ from http import HTTPStatus
 from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 
-from api.auth import bearer_token, token_required
+from api.auth import current_token_claims, token_required
 from api.extensions import folio
 from api.http import load_json
 from shared.db import db
@@ -57,15 +57,13 @@ def refresh() -> ResponseReturnValue:
 
 @bp.post("/logout")
 @token_required
-def logout(current_user: User) -> ResponseReturnValue:  # noqa: ARG001 - auth check only
-    """Revoke the access token (and the refresh token, when one is sent)."""
-    data = load_json(logout_schema) if request.content_length else {}
+def logout(current_user: User) -> ResponseReturnValue:
+    """Revoke the access token (and the caller's refresh token, when one is sent)."""
+    # get_data, not content_length: a chunked body has no Content-Length.
+    data = load_json(logout_schema) if request.get_data(cache=True) else {}
     services = folio()
-    access = auth.verify_token(services.tokens, services.redis, bearer_token(), expected_type="access")
-    auth.revoke(services.redis, access)
-    if "refresh_token" in data:
-        refresh_claims = auth.verify_token(
-            services.tokens, services.redis, data["refresh_token"], expected_type="refresh"
-        )
-        auth.revoke(services.redis, refresh_claims)
+    auth.logout(
+        services.tokens, services.redis, user=current_user, access=current_token_claims(),
+        refresh_token=data.get("refresh_token"),
+    )  # fmt: skip
     return "", HTTPStatus.NO_CONTENT

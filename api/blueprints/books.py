@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
@@ -28,6 +28,7 @@ from shared.services.books import BookFilters
 bp = Blueprint("books", __name__, url_prefix="/api/books")
 FILTER_KEYS = ("genre", "author", "year_from", "year_to", "q")
 DEFAULT_PAGE_SIZE = 20
+BAD_CURSOR = "The cursor is invalid or has been tampered with."
 
 
 @bp.get("")
@@ -39,7 +40,7 @@ def list_books() -> ResponseReturnValue:
 @bp.get("/<int:book_id>")
 def get_book(book_id: int) -> ResponseReturnValue:
     """One book."""
-    return public_json(book_schema.dump(books.get_book(db.session, book_id)))
+    return public_json(book_schema.dump(books.get_book(db.session(), book_id)))
 
 
 @bp.post("")
@@ -47,7 +48,7 @@ def get_book(book_id: int) -> ResponseReturnValue:
 def create_book(current_user: User) -> ResponseReturnValue:
     """Add a book to the catalog."""
     data = load_json(book_create_schema)
-    book = books.create_book(db.session, owner=current_user, data=data)
+    book = books.create_book(db.session(), owner=current_user, data=data)
     db.session.commit()
     location = url_for(".get_book", book_id=book.id)
     return book_schema.dump(book), HTTPStatus.CREATED, {"Location": location}
@@ -56,9 +57,10 @@ def create_book(current_user: User) -> ResponseReturnValue:
 @bp.put("/<int:book_id>")
 @token_required
 def replace_book(book_id: int, current_user: User) -> ResponseReturnValue:
-    """Replace every field of a book (owner or admin)."""
+    """Replace every field of a book (owner or admin); 404 and 403 come before 400."""
+    books.editable_book(db.session(), book_id=book_id, actor=current_user)
     data = load_json(book_create_schema)
-    book = books.update_book(db.session, book_id=book_id, actor=current_user, data=data)
+    book = books.update_book(db.session(), book_id=book_id, actor=current_user, data=data)
     db.session.commit()
     return book_schema.dump(book)
 
@@ -66,9 +68,10 @@ def replace_book(book_id: int, current_user: User) -> ResponseReturnValue:
 @bp.patch("/<int:book_id>")
 @token_required
 def patch_book(book_id: int, current_user: User) -> ResponseReturnValue:
-    """Change some fields of a book (owner or admin)."""
+    """Change some fields of a book (owner or admin); 404 and 403 come before 400."""
+    books.editable_book(db.session(), book_id=book_id, actor=current_user)
     data = load_json(book_patch_schema, partial=True)
-    book = books.update_book(db.session, book_id=book_id, actor=current_user, data=data)
+    book = books.update_book(db.session(), book_id=book_id, actor=current_user, data=data)
     db.session.commit()
     return book_schema.dump(book)
 
@@ -77,7 +80,7 @@ def patch_book(book_id: int, current_user: User) -> ResponseReturnValue:
 @token_required
 def delete_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Remove a book (owner or admin)."""
-    books.delete_book(db.session, book_id=book_id, actor=current_user)
+    books.delete_book(db.session(), book_id=book_id, actor=current_user)
     db.session.commit()
     return "", HTTPStatus.NO_CONTENT
 
@@ -91,7 +94,7 @@ def book_listing(**fixed: Any) -> ResponseReturnValue:
     sort = query.get("sort", "id")
     page, per_page = query.get("page", 1), query.get("per_page", DEFAULT_PAGE_SIZE)
     result = books.list_books(
-        db.session, filters=BookFilters(**filters), sort=sort, page=page, per_page=per_page
+        db.session(), filters=BookFilters(**filters), sort=sort, page=page, per_page=per_page
     )
     body, link = page_envelope(
         books_schema.dump(result.items), total=result.total, page=page, per_page=per_page
@@ -105,7 +108,7 @@ def _cursor_page(query: dict[str, Any], filters: dict[str, Any]) -> ResponseRetu
         sort, filters, after = _resume(query, filters)
     limit = query.get("limit", DEFAULT_PAGE_SIZE)
     result = books.list_books_after(
-        db.session, filters=BookFilters(**filters), sort=sort, after=after, limit=limit
+        db.session(), filters=BookFilters(**filters), sort=sort, after=after, limit=limit
     )
     next_cursor = None
     headers = {}
@@ -118,14 +121,19 @@ def _cursor_page(query: dict[str, Any], filters: dict[str, Any]) -> ResponseRetu
 
 
 def _resume(query: dict[str, Any], filters: dict[str, Any]) -> tuple[str, dict[str, Any], Any]:
-    """Sort, filters and position of a cursor that must match the request's own."""
+    """Sort, filters and position of a cursor that must match the request's own.
+
+    Each filter (and the sort) may be left out, and then the cursor's applies, or repeated
+    with the cursor's value; any other value, or a filter the cursor was made without,
+    is a 400.
+    """
     try:
         sort, bound, key = folio().cursors.decode(query["cursor"])
         after = books.parse_sort_key(sort, key)
-    except (InvalidCursor, ValueError, KeyError, TypeError):
-        raise ValidationError("The cursor is invalid or has been tampered with.", "cursor") from None
-    given_filters = {k: v for k, v in filters.items() if k in FILTER_KEYS}
-    if any(k in request.args for k in FILTER_KEYS) and given_filters != _only(bound, FILTER_KEYS):
+        BookFilters(**bound)
+    except (InvalidCursor, ArithmeticError, ValueError, KeyError, TypeError):
+        raise ValidationError(BAD_CURSOR, "cursor") from None
+    if any(bound.get(k) != v for k, v in _only(filters, FILTER_KEYS).items()):
         raise ValidationError("The cursor was made for other filters.", "cursor")
     if "sort" in query and query["sort"] != sort:
         raise ValidationError("The cursor was made for another sort.", "cursor")

@@ -14,12 +14,18 @@ from shared.schemas.fields import Isbn, Money, StrictInteger, TrimmedString
 SORT_FIELDS = ("id", "title", "published_year", "price", "created_at")
 SORT_CHOICES = SORT_FIELDS + tuple(f"-{f}" for f in SORT_FIELDS)
 MAX_PER_PAGE = 100
+MAX_PRICE = Decimal(1_000_000)
 WORD = re.compile(r"[^\W_]+")
 
 
 def search_words(q: str) -> list[str]:
-    """The lower-cased words of a query, as the full-text index splits them."""
-    return WORD.findall(q.lower())
+    """The words of a query (runs of letters and digits), as the SQLite index splits them.
+
+    They keep their case: each engine folds case itself, as it did for the indexed text
+    (PostgreSQL in a ``C`` locale folds only ASCII, and Python's ``lower()`` would then
+    turn ``ÉMILE`` into a word the index does not hold).
+    """
+    return WORD.findall(q)
 
 
 class BookCreateSchema(Schema):
@@ -32,10 +38,12 @@ class BookCreateSchema(Schema):
         load_default=None, allow_none=True, validate=validate.Range(1000, 2100)
     )
     genre = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(GENRES))
+    # Two validators, so that a negative price reads "Must be greater than or equal to 0."
+    # The upper bound keeps cents inside PostgreSQL's integer column.
     price = Money(
         load_default=None,
         allow_none=True,
-        validate=validate.Range(Decimal(0), Decimal("1000000")),
+        validate=[validate.Range(min=Decimal(0)), validate.Range(max=MAX_PRICE)],
     )
 
 
@@ -75,7 +83,7 @@ class BookFiltersSchema(Schema):
     author = TrimmedString(validate=validate.Length(1, 100))
     year_from = fields.Integer(validate=validate.Range(1000, 2100))
     year_to = fields.Integer(validate=validate.Range(1000, 2100))
-    q = fields.String(validate=validate.Length(1, 200))
+    q = TrimmedString(validate=validate.Length(1, 200))
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:
@@ -88,12 +96,12 @@ class BookFiltersSchema(Schema):
 class BookListQuerySchema(BookFiltersSchema):
     """``GET /api/books``: filters, sort, and either page or cursor mode."""
 
-    sort = fields.String(
-        validate=validate.OneOf(SORT_CHOICES, error="Must be one of: {choices}.")
-    )
+    sort = fields.String(validate=validate.OneOf(SORT_CHOICES, error="Must be one of: {choices}."))
     page = fields.Integer(validate=validate.Range(min=1))
     per_page = fields.Integer(validate=validate.Range(min=1))
-    cursor = fields.String(validate=validate.Length(1, 1000))
+    # A cursor repeats its filters: 300 characters of ``q`` and ``author`` JSON-escaped
+    # as surrogate pairs come to about 5000 characters of base64.
+    cursor = fields.String(validate=validate.Length(1, 8000))
     limit = fields.Integer(validate=validate.Range(min=1))
 
     @validates_schema
@@ -117,7 +125,7 @@ class SearchQuerySchema(Schema):
     class Meta:
         unknown = "exclude"
 
-    q = fields.String(required=True, validate=validate.Length(1, 200))
+    q = TrimmedString(required=True, validate=validate.Length(1, 200))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1))
 

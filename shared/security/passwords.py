@@ -21,12 +21,19 @@ class Passwords:
         return self._hasher.hash(password)
 
     def verify(self, *, password_hash: str | None, password: str) -> bool:
-        """True when ``password`` matches; ``password_hash=None`` burns the same time."""
+        """True when ``password`` matches; no hash (``None`` or ``""``) burns the same time.
+
+        Without a hash the answer is always False, also for the dummy's own password.
+        """
         try:
             self._hasher.verify(password_hash or self._dummy_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-        return password_hash is not None
+        return bool(password_hash)
 
     def needs_rehash(self, password_hash: str) -> bool:
-        return self._hasher.check_needs_rehash(password_hash)
+        """True when the hash was made with other parameters (or cannot be read at all)."""
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True

@@ -10,22 +10,23 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
-    and_,
+    false,
     func,
+    literal,
     literal_column,
-    or_,
     select,
     table,
-    tuple_,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from shared.db import DbSession
 from shared.errors import Conflict, NotFound, PermissionDenied
 from shared.models import Book, User
 from shared.schemas.book import search_words
 
 NULLABLE_SORTS = {"published_year", "price"}
+MAX_ID = 2**63 - 1  # larger ids cannot exist, and SQLite cannot even bind them
 _FTS = table("books_fts")  # SQLite FTS5 shadow of books(title, author), rowid = books.id
 
 
@@ -59,7 +60,7 @@ class KeysetPage:
 # -- writes -------------------------------------------------------------------------------
 
 
-def create_book(session: Session, *, owner: User, data: dict[str, Any]) -> Book:
+def create_book(session: DbSession, *, owner: User, data: dict[str, Any]) -> Book:
     """Add a book owned by ``owner``; ``Conflict`` on a duplicate ISBN."""
     _ensure_isbn_free(session, data.get("isbn"))
     book = Book(**data, owner_id=owner.id)
@@ -68,17 +69,16 @@ def create_book(session: Session, *, owner: User, data: dict[str, Any]) -> Book:
     return book
 
 
-def get_book(session: Session, book_id: int) -> Book:
-    book = session.get(Book, book_id)
+def get_book(session: DbSession, book_id: int) -> Book:
+    book = session.get(Book, book_id) if 0 < book_id <= MAX_ID else None
     if book is None:
         raise NotFound(f"Book {book_id} does not exist.")
     return book
 
 
-def update_book(session: Session, *, book_id: int, actor: User, data: dict[str, Any]) -> Book:
+def update_book(session: DbSession, *, book_id: int, actor: User, data: dict[str, Any]) -> Book:
     """Apply ``data`` (all fields for a replace, some for a patch) as owner or admin."""
-    book = get_book(session, book_id)
-    ensure_can_edit(actor, book)
+    book = editable_book(session, book_id=book_id, actor=actor)
     if data.get("isbn") is not None and data["isbn"] != book.isbn:
         _ensure_isbn_free(session, data["isbn"])
     for key, value in data.items():
@@ -87,9 +87,15 @@ def update_book(session: Session, *, book_id: int, actor: User, data: dict[str, 
     return book
 
 
-def delete_book(session: Session, *, book_id: int, actor: User) -> None:
+def editable_book(session: DbSession, *, book_id: int, actor: User) -> Book:
+    """The book, if ``actor`` may change it (``NotFound``, ``PermissionDenied``)."""
     book = get_book(session, book_id)
     ensure_can_edit(actor, book)
+    return book
+
+
+def delete_book(session: DbSession, *, book_id: int, actor: User) -> None:
+    book = editable_book(session, book_id=book_id, actor=actor)
     session.delete(book)
     session.flush()
 
@@ -99,12 +105,12 @@ def ensure_can_edit(actor: User, book: Book) -> None:
         raise PermissionDenied("Only the book's owner or an admin may change it.")
 
 
-def _ensure_isbn_free(session: Session, isbn: str | None) -> None:
+def _ensure_isbn_free(session: DbSession, isbn: str | None) -> None:
     if isbn is not None and session.scalar(select(Book.id).where(Book.isbn == isbn)):
         raise Conflict(f"A book with ISBN {isbn} already exists.", field="isbn")
 
 
-def _flush(session: Session) -> None:
+def _flush(session: DbSession) -> None:
     try:
         session.flush()
     except IntegrityError:  # a concurrent writer took the ISBN between check and flush
@@ -115,50 +121,65 @@ def _flush(session: Session) -> None:
 
 
 def list_books(
-    session: Session, *, filters: BookFilters, sort: str, page: int, per_page: int
+    session: DbSession, *, filters: BookFilters, sort: str, page: int, per_page: int
 ) -> Page:
     """One page (OFFSET) of the filtered catalog, with the total."""
-    query = _filtered(session, select(Book), filters)
     total = session.scalar(_filtered(session, select(func.count(Book.id)), filters)) or 0
-    query = query.order_by(*_ordering(sort)).limit(per_page).offset((page - 1) * per_page)
-    return Page(list(session.scalars(query)), total)
+    offset = (page - 1) * per_page
+    if offset >= total:  # past the end: also keeps absurd pages from reaching the database
+        return Page([], total)
+    query = _filtered(session, select(Book), filters).order_by(*_ordering(sort))
+    return Page(list(session.scalars(query.limit(per_page).offset(offset))), total)
 
 
 def list_books_after(
-    session: Session, *, filters: BookFilters, sort: str, after: list[Any] | None, limit: int
+    session: DbSession, *, filters: BookFilters, sort: str, after: list[Any] | None, limit: int
 ) -> KeysetPage:
-    """The ``limit`` books after the sort key ``after`` (keyset: same cost at any depth)."""
-    query = _filtered(session, select(Book), filters)
-    if after is not None:
-        query = query.where(_after(sort, after))
-    rows = list(session.scalars(query.order_by(*_ordering(sort)).limit(limit + 1)))
+    """The ``limit`` books after the sort key ``after`` (keyset: same cost at any depth).
+
+    The rows after ``(value, id)`` are read as up to three index seeks in sort order:
+    the rest of the rows equal to ``value``, then the rows beyond ``value``, then the
+    trailing NULLs. A single ``(col, id) > (value, id)`` comparison would let SQLite
+    narrow its scan on ``col`` only and step over every earlier row sharing ``value``,
+    so a deep page would cost more wherever values repeat (bulk inserts share one
+    ``created_at``).
+    """
+    base = _filtered(session, select(Book), filters)
+    segments = [base.order_by(*_ordering(sort))] if after is None else _segments(base, sort, after)
+    rows: list[Book] = []
+    for segment in segments:
+        rows += session.scalars(segment.limit(limit + 1 - len(rows)))
+        if len(rows) > limit:
+            break
     items = rows[:limit]
     last = sort_key(items[-1], sort) if items else None
     return KeysetPage(items, has_more=len(rows) > limit, last_key=last)
 
 
-def search_books(session: Session, *, q: str, page: int, per_page: int) -> Page:
-    """Full-text search over title and author, best match first."""
-    words = search_words(q)
+def search_books(session: DbSession, *, q: str, page: int, per_page: int) -> Page:
+    """Full-text search over title and author, best match first (title above author)."""
     total = session.scalar(
         _filtered(session, select(func.count(Book.id)), BookFilters(q=q))
     ) or 0  # fmt: skip
+    offset = (page - 1) * per_page
+    if offset >= total:
+        return Page([], total)
     if session.get_bind().dialect.name == "sqlite":
         query = (
             select(Book)
             .join(_FTS, literal_column("books_fts.rowid") == Book.id)
-            .where(literal_column("books_fts").op("MATCH")(_fts5_query(words)))
+            .where(literal_column("books_fts").op("MATCH")(_fts5_query(search_words(q))))
             .order_by(literal_column("bm25(books_fts, 2.0, 1.0)"), Book.id)
         )
     else:
-        tsquery = func.to_tsquery("simple", _tsquery(words))
-        vector = literal_column("books.search_vector")
+        tsquery = _tsquery(session, q)
+        vector: ColumnElement[Any] = literal_column("books.search_vector")
         query = (
             select(Book)
             .where(vector.op("@@")(tsquery))
             .order_by(func.ts_rank(vector, tsquery).desc(), Book.id)
         )
-    items = session.scalars(query.limit(per_page).offset((page - 1) * per_page))
+    items = session.scalars(query.limit(per_page).offset(offset))
     return Page(list(items), total)
 
 
@@ -201,25 +222,34 @@ def _ordering(sort: str) -> list[ColumnElement[Any]]:
     return [ordered, Book.id.desc() if descending else Book.id.asc()]
 
 
-def _after(sort: str, key: list[Any]) -> ColumnElement[bool]:
-    name = sort.lstrip("-")
-    descending = sort.startswith("-")
+def _segments(base: Select[Any], sort: str, key: list[Any]) -> list[Select[Any]]:
+    """Queries that, read in turn, give the rows after ``key`` in ``sort`` order."""
+    name, descending = sort.lstrip("-"), sort.startswith("-")
     value, last_id = key
     column = getattr(Book, name)
+    by_id = Book.id.desc() if descending else Book.id.asc()
+    after_id = Book.id < last_id if descending else Book.id > last_id
     if name == "id":
-        return Book.id < last_id if descending else Book.id > last_id
+        return [base.where(after_id).order_by(by_id)]
     if value is None:  # inside the trailing block of NULLs, ordered by id
-        return and_(column.is_(None), Book.id < last_id if descending else Book.id > last_id)
-    pair = tuple_(column, Book.id)
-    later = pair < (value, last_id) if descending else pair > (value, last_id)
-    return or_(later, column.is_(None)) if name in NULLABLE_SORTS else later
+        return [base.where(column.is_(None), after_id).order_by(by_id)]
+    beyond = column < value if descending else column > value
+    segments = [
+        base.where(column == value, after_id).order_by(by_id),
+        base.where(beyond).order_by(column.desc() if descending else column.asc(), by_id),
+    ]
+    if name in NULLABLE_SORTS:
+        segments.append(base.where(column.is_(None)).order_by(by_id))
+    return segments
 
 
-def _filtered(session: Session, query: Select[Any], filters: BookFilters) -> Select[Any]:
+def _filtered(session: DbSession, query: Select[Any], filters: BookFilters) -> Select[Any]:
     if filters.genre is not None:
         query = query.where(Book.genre == filters.genre)
     if filters.author is not None:
-        query = query.where(func.lower(Book.author) == filters.author.lower())
+        # lower() on both sides: Python's and the database's disagree beyond ASCII, and
+        # then even the exact spelling of "Émile Zola" would not match.
+        query = query.where(func.lower(Book.author) == func.lower(filters.author))
     if filters.year_from is not None:
         query = query.where(Book.published_year >= filters.year_from)
     if filters.year_to is not None:
@@ -227,24 +257,37 @@ def _filtered(session: Session, query: Select[Any], filters: BookFilters) -> Sel
     if filters.owner_id is not None:
         query = query.where(Book.owner_id == filters.owner_id)
     if filters.q is not None:
-        query = query.where(_matches(session, search_words(filters.q)))
+        query = query.where(_matches(session, filters.q))
     return query
 
 
-def _matches(session: Session, words: list[str]) -> ColumnElement[bool]:
+def _matches(session: DbSession, q: str) -> ColumnElement[bool]:
     """Every word matches a word of the title or author, whole or as a prefix."""
     if session.get_bind().dialect.name == "sqlite":
-        ids = select(literal_column("rowid")).select_from(_FTS).where(
-            literal_column("books_fts").op("MATCH")(_fts5_query(words))
+        ids: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(_FTS)
+            .where(literal_column("books_fts").op("MATCH")(_fts5_query(search_words(q))))
         )
         return Book.id.in_(ids)
-    vector = literal_column("books.search_vector")
-    return vector.op("@@")(func.to_tsquery("simple", _tsquery(words)))
+    return literal_column("books.search_vector").op("@@")(_tsquery(session, q))
 
 
 def _fts5_query(words: list[str]) -> str:
+    """``"word"*`` per word: FTS5 tokenizes and case-folds each quoted word as it did the text."""
     return " ".join(f'"{word}"*' for word in words)
 
 
-def _tsquery(words: list[str]) -> str:
-    return " & ".join(f"{word}:*" for word in words)
+def _tsquery(session: DbSession, q: str) -> ColumnElement[Any]:
+    """``'lexeme':* & ...`` from PostgreSQL's own parsing of ``q``.
+
+    The words are those the ``simple`` configuration made of the indexed text, so that
+    ``node.js``, ``3.14`` or ``ÉMILE`` (whose lexemes are ``node.js``, ``3.14`` and, in a
+    ``C`` locale, ``Émile``) find what they name; a Python split would look for ``js`` or
+    ``émile``, which the index does not hold.
+    """
+    lexemes = session.scalar(select(func.tsvector_to_array(func.to_tsvector("simple", q))))
+    if not lexemes:
+        return false()
+    quoted = (lexeme.replace("\\", "\\\\").replace("'", "''") for lexeme in lexemes)
+    return literal(" & ".join(f"'{lexeme}':*" for lexeme in quoted)).cast(TSQUERY)

@@ -9,9 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
-from shared.db import utcnow
+from shared.db import DbSession, utcnow
 from shared.isbn import isbn13_check_digit
 from shared.models import GENRES, Book
 
@@ -65,7 +64,9 @@ def generate_books(
         }
 
 
-def seed_books(session: Session, count: int, *, owner_id: int | None = None, seed: int = 7) -> int:
+def seed_books(
+    session: DbSession, count: int, *, owner_id: int | None = None, seed: int = 7
+) -> int:
     """Insert ``count`` generated books (ISBN clashes are skipped); returns rows inserted."""
     start = (session.scalar(select(Book.id).order_by(Book.id.desc()).limit(1)) or 0) + 1
     dialect = session.get_bind().dialect.name

@@ -6,15 +6,18 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from shared.db import DbSession
 from shared.errors import AuthenticationFailed, Conflict, NotFound
 from shared.models import Book, User
 from shared.security.passwords import Passwords
 
+MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns
+# A plain session, or Flask-SQLAlchemy's ``db.session`` (a scoped session) as views pass it.
+
 
 def register_user(
-    session: Session, passwords: Passwords, *, email: str, username: str, password: str,
+    session: DbSession, passwords: Passwords, *, email: str, username: str, password: str,
     role: str = "user", tier: str = "free",
 ) -> User:  # fmt: skip
     """Create a user; ``Conflict`` when the email or the username (any case) is taken."""
@@ -36,7 +39,7 @@ def register_user(
     return user
 
 
-def authenticate(session: Session, passwords: Passwords, *, email: str, password: str) -> User:
+def authenticate(session: DbSession, passwords: Passwords, *, email: str, password: str) -> User:
     """The user with these credentials; one and the same failure for every wrong input."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     hash_ = user.password_hash if user is not None else None
@@ -47,14 +50,21 @@ def authenticate(session: Session, passwords: Passwords, *, email: str, password
     return user
 
 
-def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
+def find_user(session: DbSession, user_id: int) -> User | None:
+    """The user with this id, or None; ids the column cannot hold are simply absent."""
+    if not 0 < user_id <= MAX_ID:  # PostgreSQL raises "integer out of range" instead
+        return None
+    return session.get(User, user_id)
+
+
+def get_user(session: DbSession, user_id: int) -> User:
+    user = find_user(session, user_id)
     if user is None:
         raise NotFound(f"User {user_id} does not exist.")
     return user
 
 
-def update_user(session: Session, user_id: int, changes: dict[str, Any]) -> User:
+def update_user(session: DbSession, user_id: int, changes: dict[str, Any]) -> User:
     """Change a user's role and/or tier (admin operation)."""
     user = get_user(session, user_id)
     for key in ("role", "tier"):
@@ -64,7 +74,7 @@ def update_user(session: Session, user_id: int, changes: dict[str, Any]) -> User
     return user
 
 
-def delete_user(session: Session, user_id: int) -> None:
+def delete_user(session: DbSession, user_id: int) -> None:
     """Delete a user; their books stay in the catalog without an owner."""
     user = get_user(session, user_id)
     # Explicit as well as ON DELETE SET NULL, so that no backend setting can lose books.
