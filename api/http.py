@@ -84,3 +84,10 @@ def page_envelope(
         f'<{url}>; rel="{rel}"' for rel, url in links.items() if url and rel != "self"
     )
     return body, header
+
+
+def no_content() -> Response:
+    """An empty ``204``, without the ``text/html`` type Flask gives an empty string."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from api.auth import current_token_claims, token_required
 from api.extensions import folio
-from api.http import load_json
+from api.http import load_json, no_content
 from shared.db import db
 from shared.models import User
 from shared.schemas.user import (
@@ -66,4 +66,4 @@ def logout(current_user: User) -> ResponseReturnValue:
         services.tokens, services.redis, user=current_user, access=current_token_claims(),
         refresh_token=data.get("refresh_token"),
     )  # fmt: skip
-    return "", HTTPStatus.NO_CONTENT
+    return no_content()

@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from api.auth import token_required
 from api.extensions import folio
-from api.http import load_json, load_query, page_envelope, public_json, url_with
+from api.http import load_json, load_query, no_content, page_envelope, public_json, url_with
 from shared.cursor import InvalidCursor
 from shared.db import db
 from shared.models import User
@@ -82,7 +82,7 @@ def delete_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Remove a book (owner or admin)."""
     books.delete_book(db.session(), book_id=book_id, actor=current_user)
     db.session.commit()
-    return "", HTTPStatus.NO_CONTENT
+    return no_content()
 
 
 def book_listing(**fixed: Any) -> ResponseReturnValue:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from api.auth import admin_required, token_required
 from api.blueprints.books import book_listing
-from api.http import load_json
+from api.http import load_json, no_content
 from shared.db import db
 from shared.errors import PermissionDenied
 from shared.models import User
@@ -51,7 +49,7 @@ def delete_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noq
     """Delete a user (admin); their books stay, without an owner."""
     users.delete_user(db.session, user_id)
     db.session.commit()
-    return "", HTTPStatus.NO_CONTENT
+    return no_content()
 
 
 @bp.get("/<int:user_id>/books")

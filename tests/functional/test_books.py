@@ -325,6 +325,7 @@ def test_delete_answers_204_and_the_book_is_gone(app: Flask, user_api: Api, api:
     response = user_api.delete(path)
     assert response.status_code == 204
     assert response.content == b""
+    assert "Content-Type" not in response.headers
     assert row(app, book["id"]) is None
     assert_problem(api.get(path), 404)
     assert_problem(user_api.delete(path), 404)
