@@ -12,6 +12,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import DateTime, Integer, TypeDecorator
 
 CENT = Decimal("0.01")
+# Ids are INTEGER columns: 32 bits on PostgreSQL, which raises "integer out of range"
+# (a 500) for a larger literal, where a lookup should simply find nothing.
+MAX_ID = 2**31 - 1
 
 
 class Base(DeclarativeBase):

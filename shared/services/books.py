@@ -20,13 +20,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import DbSession
+from shared.db import MAX_ID, DbSession
 from shared.errors import Conflict, NotFound, PermissionDenied
 from shared.models import Book, User
 from shared.schemas.book import search_words
 
 NULLABLE_SORTS = {"published_year", "price"}
-MAX_ID = 2**63 - 1  # larger ids cannot exist, and SQLite cannot even bind them
 _FTS = table("books_fts")  # SQLite FTS5 shadow of books(title, author), rowid = books.id
 
 

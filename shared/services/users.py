@@ -7,12 +7,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import DbSession
+from shared.db import MAX_ID, DbSession
 from shared.errors import AuthenticationFailed, Conflict, NotFound
 from shared.models import Book, User
 from shared.security.passwords import Passwords
 
-MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns
 # A plain session, or Flask-SQLAlchemy's ``db.session`` (a scoped session) as views pass it.
 
 

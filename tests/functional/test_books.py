@@ -197,7 +197,9 @@ def test_if_none_match_gives_304_until_the_book_changes(user_api: Api, api: Api)
     assert fresh.headers["ETag"] != etag
 
 
-@pytest.mark.parametrize("book_id", ["1", "0", "999999", "99999999999999999999999"])
+@pytest.mark.parametrize(
+    "book_id", ["1", "0", "999999", "2147483648", "9223372036854775808", "99999999999999999999999"]
+)
 def test_get_absent_book_is_404(api: Api, book_id: str) -> None:
     body = assert_problem(api.get(f"/api/books/{book_id}"), 404, kind="not-found")
     assert body["instance"] == f"/api/books/{book_id}"
