@@ -40,7 +40,7 @@ def list_books() -> ResponseReturnValue:
 @bp.get("/<int:book_id>")
 def get_book(book_id: int) -> ResponseReturnValue:
     """One book."""
-    return public_json(book_schema.dump(books.get_book(db.session(), book_id)))
+    return public_json(book_schema.dump(books.get_book(db.session, book_id)))
 
 
 @bp.post("")
@@ -48,7 +48,7 @@ def get_book(book_id: int) -> ResponseReturnValue:
 def create_book(current_user: User) -> ResponseReturnValue:
     """Add a book to the catalog."""
     data = load_json(book_create_schema)
-    book = books.create_book(db.session(), owner=current_user, data=data)
+    book = books.create_book(db.session, owner=current_user, data=data)
     db.session.commit()
     location = url_for(".get_book", book_id=book.id)
     return book_schema.dump(book), HTTPStatus.CREATED, {"Location": location}
@@ -58,9 +58,9 @@ def create_book(current_user: User) -> ResponseReturnValue:
 @token_required
 def replace_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Replace every field of a book (owner or admin); 404 and 403 come before 400."""
-    books.editable_book(db.session(), book_id=book_id, actor=current_user)
+    books.editable_book(db.session, book_id=book_id, actor=current_user)
     data = load_json(book_create_schema)
-    book = books.update_book(db.session(), book_id=book_id, actor=current_user, data=data)
+    book = books.update_book(db.session, book_id=book_id, actor=current_user, data=data)
     db.session.commit()
     return book_schema.dump(book)
 
@@ -69,9 +69,9 @@ def replace_book(book_id: int, current_user: User) -> ResponseReturnValue:
 @token_required
 def patch_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Change some fields of a book (owner or admin); 404 and 403 come before 400."""
-    books.editable_book(db.session(), book_id=book_id, actor=current_user)
+    books.editable_book(db.session, book_id=book_id, actor=current_user)
     data = load_json(book_patch_schema, partial=True)
-    book = books.update_book(db.session(), book_id=book_id, actor=current_user, data=data)
+    book = books.update_book(db.session, book_id=book_id, actor=current_user, data=data)
     db.session.commit()
     return book_schema.dump(book)
 
@@ -80,7 +80,7 @@ def patch_book(book_id: int, current_user: User) -> ResponseReturnValue:
 @token_required
 def delete_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Remove a book (owner or admin)."""
-    books.delete_book(db.session(), book_id=book_id, actor=current_user)
+    books.delete_book(db.session, book_id=book_id, actor=current_user)
     db.session.commit()
     return no_content()
 
@@ -94,7 +94,7 @@ def book_listing(**fixed: Any) -> ResponseReturnValue:
     sort = query.get("sort", "id")
     page, per_page = query.get("page", 1), query.get("per_page", DEFAULT_PAGE_SIZE)
     result = books.list_books(
-        db.session(), filters=BookFilters(**filters), sort=sort, page=page, per_page=per_page
+        db.session, filters=BookFilters(**filters), sort=sort, page=page, per_page=per_page
     )
     body, link = page_envelope(
         books_schema.dump(result.items), total=result.total, page=page, per_page=per_page
@@ -108,7 +108,7 @@ def _cursor_page(query: dict[str, Any], filters: dict[str, Any]) -> ResponseRetu
         sort, filters, after = _resume(query, filters)
     limit = query.get("limit", DEFAULT_PAGE_SIZE)
     result = books.list_books_after(
-        db.session(), filters=BookFilters(**filters), sort=sort, after=after, limit=limit
+        db.session, filters=BookFilters(**filters), sort=sort, after=after, limit=limit
     )
     next_cursor = None
     headers = {}

@@ -18,7 +18,7 @@ def search() -> ResponseReturnValue:
     """Books whose title or author match every word of ``q``, best match first."""
     query = load_query(search_query_schema)
     result = books.search_books(
-        db.session(), q=query["q"], page=query["page"], per_page=query["per_page"]
+        db.session, q=query["q"], page=query["page"], per_page=query["per_page"]
     )
     body, link = page_envelope(
         books_schema.dump(result.items),
