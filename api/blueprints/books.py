@@ -57,21 +57,22 @@ def create_book(current_user: User) -> ResponseReturnValue:
 @bp.put("/<int:book_id>")
 @token_required
 def replace_book(book_id: int, current_user: User) -> ResponseReturnValue:
-    """Replace every field of a book (owner or admin); 404 and 403 come before 400."""
-    books.editable_book(db.session, book_id=book_id, actor=current_user)
-    data = load_json(book_create_schema)
-    book = books.update_book(db.session, book_id=book_id, actor=current_user, data=data)
-    db.session.commit()
-    return book_schema.dump(book)
+    """Replace every field of a book (owner or admin)."""
+    return _update(book_id, current_user, partial=False)
 
 
 @bp.patch("/<int:book_id>")
 @token_required
 def patch_book(book_id: int, current_user: User) -> ResponseReturnValue:
-    """Change some fields of a book (owner or admin); 404 and 403 come before 400."""
-    books.editable_book(db.session, book_id=book_id, actor=current_user)
-    data = load_json(book_patch_schema, partial=True)
-    book = books.update_book(db.session, book_id=book_id, actor=current_user, data=data)
+    """Change some fields of a book (owner or admin)."""
+    return _update(book_id, current_user, partial=True)
+
+
+def _update(book_id: int, actor: User, *, partial: bool) -> ResponseReturnValue:
+    """404 and 403 come before the body is validated (400)."""
+    books.editable_book(db.session, book_id=book_id, actor=actor)
+    data = load_json(book_patch_schema if partial else book_create_schema, partial=partial)
+    book = books.update_book(db.session, book_id=book_id, actor=actor, data=data)
     db.session.commit()
     return book_schema.dump(book)
 
