@@ -1,0 +1,92 @@
+"""The Procfile's own lines, run as an operator would: release, then web under gunicorn."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.config import PROJECT_ROOT
+from tests.support.live import Api
+from tests.support.servers import RedisServer, free_port, wait_for_port
+
+PROCFILE = dict(
+    line.split(": ", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Api]:
+    """``release`` then ``web`` from the Procfile in production mode, stopped by PID."""
+    redis = RedisServer()
+    redis.start()
+    port = free_port()
+    env = os.environ | {
+        "FOLIO_ENV": "production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis.url,
+        "SECRET_KEY": "stack-test-secret-0123456789abcdef-xyz",
+        "CORS_ORIGINS": "https://app.example",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    log = tmp_path_factory.mktemp("stack") / "web.log"
+    subprocess.run(["bash", "-c", PROCFILE["release"]], env=env, cwd=PROJECT_ROOT, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    with log.open("w") as out:
+        web = subprocess.Popen(
+            ["bash", "-c", f"exec {PROCFILE['web']}"],
+            env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_for_port(port, timeout=60)
+        yield Api(f"http://127.0.0.1:{port}")
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(timeout=30)
+        redis.remove()
+
+
+def test_register_login_create_list_cursor_and_search_through_gunicorn(stack: Api) -> None:
+    assert stack.get("/health").json() == {"status": "healthy"}
+    account = {"email": "Reader@Example.com", "username": "reader", "password": "long-password"}
+    registered = stack.post("/api/auth/register", json=account)
+    assert registered.status_code == 201
+    assert registered.headers["Location"] == f"/api/users/{registered.json()['id']}"
+    login = stack.post(
+        "/api/auth/login", json={"email": "reader@example.com", "password": "long-password"}
+    )
+    assert login.status_code == 200
+    assert login.headers["Cache-Control"] == "no-store"
+    client = stack.as_user(login.json()["access_token"])
+    titles = ["Dune", "Dune Messiah", "Children of Dune", "Neuromancer", "Foundation"]
+    for title in titles:
+        created = client.post("/api/books", json={"title": title, "author": "Someone Else"})
+        assert created.status_code == 201, created.text
+    listing = stack.get("/api/books", params={"per_page": 2})
+    assert listing.json()["pagination"]["total_items"] == 5
+    assert 'rel="next"' in listing.headers["Link"]
+    first = stack.get("/api/books", params={"limit": 3}).json()
+    second = stack.get("/api/books", params={"cursor": first["next_cursor"]}).json()
+    walked = [b["title"] for b in first["items"] + second["items"]]
+    assert walked == titles
+    assert second["has_more"] is False
+    assert second["next_cursor"] is None
+    found = stack.get("/api/search", params={"q": "dun"}).json()
+    assert {b["title"] for b in found["items"]} == {"Dune", "Dune Messiah", "Children of Dune"}
+    cors = stack.get("/api/books", headers={"Origin": "https://app.example"})
+    assert cors.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_production_errors_are_problems_from_every_gunicorn_worker(stack: Api) -> None:
+    for _ in range(6):
+        response = stack.get("/api/nowhere")
+        assert response.status_code == 404
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert "Traceback" not in response.text
