@@ -7,12 +7,14 @@ import time
 import click
 from flask import Flask
 from flask.cli import with_appcontext
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from api.extensions import folio
 from shared.db import db
 from shared.errors import Conflict
 from shared.models import Book, User
+from shared.schemas.user import register_schema
 from shared.services import seed, users
 
 DEMO_EMAIL = "demo@folio.test"
@@ -52,9 +54,10 @@ def seed_db(count: int, owner_email: str | None) -> None:
 @click.option("--tier", type=click.Choice(["free", "standard", "premium"]), default="free")
 def create_user(email: str, username: str, password: str, admin: bool, tier: str) -> None:
     """Create a user without HTTP (the first admin, for instance)."""
-    from shared.schemas.user import register_schema  # noqa: PLC0415
-
-    data = register_schema.load({"email": email, "username": username, "password": password})
+    try:
+        data = register_schema.load({"email": email, "username": username, "password": password})
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid input: {exc.normalized_messages()}") from None
     try:
         user = users.register_user(
             db.session, folio().passwords, **data, role="admin" if admin else "user", tier=tier

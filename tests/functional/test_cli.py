@@ -79,6 +79,8 @@ def test_create_user_refuses_duplicates_and_invalid_input(app: Flask) -> None:
     bad = runner.invoke(args=["create-user", "--email", "nope", "--username", "x",
                               "--password", "short"])  # fmt: skip
     assert bad.exit_code != 0
+    assert "invalid input" in bad.output
+    assert "password" in bad.output
 
 
 def test_seed_demo_runs_once(app: Flask, api: Api) -> None:
