@@ -11,5 +11,9 @@ graceful_timeout = 30
 keepalive = 5
 # A second gunicorn of the same user would delete this one's control socket.
 control_socket_disable = True
+# gunicorn answers oversized request lines and headers itself, in HTML, before Folio sees
+# them: allow the longest that Folio's own links and tokens can make.
+limit_request_line = 8190
+limit_request_field_size = 16380
 accesslog = "-"
 errorlog = "-"

@@ -18,12 +18,12 @@ from api import cli
 from api.blueprints import auth, books, health, search, users
 from api.errors import register_error_handlers, request_id
 from api.extensions import Folio, folio
-from api.http import FolioRequest
+from api.http import FolioRequest, IdConverter
 from api.json import FolioJSONProvider
 from shared import models  # noqa: F401 - registers the tables for migrations
 from shared.config import PROJECT_ROOT, Settings
 from shared.cursor import CursorCodec
-from shared.db import db
+from shared.db import db, include_in_autogenerate
 from shared.redis_client import make_redis
 from shared.security.passwords import Passwords
 from shared.security.tokens import TokenIssuer
@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.request_class = FolioRequest
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.merge_slashes = False  # "/api//books" is a 404 problem, not an HTML redirect
     app.json = FolioJSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -51,7 +53,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     _ensure_sqlite_folder(settings)
     db.init_app(app)
-    Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    Migrate(
+        app, db, directory=str(PROJECT_ROOT / "migrations"),
+        include_object=include_in_autogenerate, compare_type=True,
+    )  # fmt: skip
     app.extensions["folio"] = _services(settings)
     app.before_request(_assign_request_id)
     app.before_request(_refuse_oversized_chunked_body)
@@ -104,7 +109,11 @@ def _services(settings: Settings) -> Folio:
 def _engine_options(settings: Settings) -> dict[str, object]:
     if settings.is_sqlite:
         return {"connect_args": {"timeout": 10}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
+    # connect_timeout: an unreachable host is a 503 in seconds, not a hung worker.
+    return {
+        "pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": 3},
+    }  # fmt: skip
 
 
 def _ensure_sqlite_folder(settings: Settings) -> None:
@@ -136,6 +145,8 @@ def _refuse_oversized_chunked_body() -> None:
 
 def _finish_response(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id()
+    if request.method == "OPTIONS" and response.mimetype == "text/html":
+        del response.headers["Content-Type"]  # Flask's automatic answer has no body
     cache_control = response.headers.get("Cache-Control", "")
     if "current_user" in g and "no-store" not in cache_control:
         response.headers["Cache-Control"] = "private, no-cache"

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from api.extensions import folio
 from shared.db import db
 from shared.errors import Conflict
-from shared.models import Book, User
+from shared.models import TIERS, Book, User
 from shared.schemas.user import register_schema
 from shared.services import seed, users
 
@@ -51,7 +51,7 @@ def seed_db(count: int, owner_email: str | None) -> None:
 @click.option("--username", required=True)
 @click.option("--password", required=True)
 @click.option("--admin", is_flag=True, help="Give the user the admin role.")
-@click.option("--tier", type=click.Choice(["free", "standard", "premium"]), default="free")
+@click.option("--tier", type=click.Choice(TIERS), default="free")
 def create_user(email: str, username: str, password: str, admin: bool, tier: str) -> None:
     """Create a user without HTTP (the first admin, for instance)."""
     try:

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 import redis
 from flask import Flask, g, request
@@ -28,6 +29,7 @@ from shared.errors import (
 )
 
 log = logging.getLogger(__name__)
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar without percent-encoding
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 RETRY_AFTER = {"Retry-After": "5"}
 PROBLEM_JSON = "application/problem+json"
@@ -69,7 +71,7 @@ def problem(
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
-        "instance": request.path,
+        "instance": quote(request.path, safe=_PATH_SAFE),  # a URI reference: re-encoded
         "request_id": request_id(),
         **extra,
     }
@@ -155,6 +157,8 @@ def _register_dependency_errors(app: Flask) -> None:
     @app.errorhandler(sa.OperationalError)
     @app.errorhandler(sa.TimeoutError)
     def _database_down(exc: sa.SQLAlchemyError) -> Response:
+        if not is_database_outage(exc):  # a missing table, a bad query: our bug, a 500
+            return _internal_error(exc)
         log.warning("database unavailable: %s", getattr(exc, "orig", None) or exc)
         detail = "The database is unavailable; try again shortly."
         return problem(503, detail, headers=RETRY_AFTER)
@@ -165,6 +169,26 @@ def _register_dependency_errors(app: Flask) -> None:
     def _redis_down(exc: redis.RedisError) -> Response:
         log.warning("redis unavailable: %s", exc)
         return problem(503, "Redis is unavailable; try again shortly.", headers=RETRY_AFTER)
+
+
+# SQLSTATE classes of an unreachable or restarting PostgreSQL: connection exceptions
+# (08xxx), and operator intervention such as a shutdown or a crash recovery (57P0x).
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+_SQLITE_OUTAGES = ("database is locked", "unable to open database", "disk i/o error")
+
+
+def is_database_outage(exc: sa.SQLAlchemyError) -> bool:
+    """True when the database cannot serve now; False for errors in what we asked of it."""
+    if isinstance(exc, sa.TimeoutError) or getattr(exc, "connection_invalidated", False):
+        return True
+    original = getattr(exc, "orig", None)
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate:
+        return str(sqlstate).startswith(_OUTAGE_SQLSTATES)
+    message = str(original).lower()
+    if type(original).__module__.startswith("sqlite3"):
+        return message.startswith(_SQLITE_OUTAGES)
+    return "connect" in message  # failed before any server answered: no SQLSTATE
 
 
 def _http_error(exc: wz.HTTPException) -> Response:

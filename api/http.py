@@ -9,6 +9,28 @@ from urllib.parse import urlencode
 from flask import Request, Response, jsonify, request
 from marshmallow import Schema
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import BaseConverter, ValidationError
+
+from shared.db import MAX_ID
+
+
+class IdConverter(BaseConverter):
+    """``<id:name>``: a canonical positive id that fits the column, else the route is a 404.
+
+    Werkzeug's ``int`` takes ``01`` and full-width digits as 1, and ids beyond 32 bits
+    would reach PostgreSQL as an out-of-range literal.
+    """
+
+    regex = r"[1-9][0-9]{0,9}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > MAX_ID:
+            raise ValidationError
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
 
 
 class MalformedJSON(BadRequest):
@@ -55,6 +77,11 @@ def url_with(**changes: Any) -> str:
             args[key] = str(value)
     query = urlencode(args)
     return f"{request.path}?{query}" if query else request.path
+
+
+def url_only(**params: Any) -> str:
+    """The current path with only ``params`` as its query (none of the request's own)."""
+    return f"{request.path}?{urlencode(params)}"
 
 
 def page_envelope(

@@ -82,9 +82,11 @@ class FolioJSONProvider(DefaultJSONProvider):
     """
 
     sort_keys = False
+    mimetype = "application/json; charset=utf-8"  # as API.md states it
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        text = s.decode(json.detect_encoding(s), "surrogatepass") if isinstance(s, bytes) else s
+        # Strict decoding: raw UTF-8 surrogate bytes are a UnicodeDecodeError (a ValueError).
+        text = s.decode(json.detect_encoding(s)) if isinstance(s, bytes) else s
         options: dict[str, Any] = {
             "parse_float": _decimal, "parse_int": _integer, "parse_constant": _no_constants,
         }  # fmt: skip

@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
+
 ENVIRONMENTS = ("development", "testing", "production")
 DEV_SECRET = "dev-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_REDIS_URL = "redis://127.0.0.1:6399/0"
+DEV_DATABASE_URL = "sqlite:///var/folio.db"
+POSITIVE = ("access_token_ttl", "refresh_token_ttl", "jobs_active_free", "jobs_active_standard",
+            "jobs_active_premium", "job_result_ttl", "job_max_attempts", "import_max_rows",
+            "max_content_length")  # fmt: skip
+LIMITS = ("ratelimit_default", "ratelimit_free", "ratelimit_standard", "ratelimit_premium",
+          "ratelimit_login", "ratelimit_search", "ratelimit_jobs_free",
+          "ratelimit_jobs_standard", "ratelimit_jobs_premium")  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -71,8 +80,8 @@ class Settings:
     """Every setting Folio reads; names match API.md section 8."""
 
     env: str = "development"
-    database_url: str = "sqlite:///var/folio.db"
-    redis_url: str = DEV_REDIS_URL
+    database_url: str = ""  # development default: sqlite:///var/folio.db
+    redis_url: str = ""  # development default: the embedded Redis (DEV_REDIS_URL)
     cache_redis_url: str = ""
     secret_key: str = DEV_SECRET
     jwt_secret_key: str = ""
@@ -105,7 +114,13 @@ class Settings:
     password_memory_cost: int = 65536
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "database_url", normalize_database_url(self.database_url))
+        if self.env == "production":
+            for name in ("database_url", "redis_url"):
+                if not getattr(self, name):
+                    raise ConfigError(f"production needs {name.upper()}")
+        database_url = self.database_url or DEV_DATABASE_URL
+        object.__setattr__(self, "database_url", normalize_database_url(database_url))
+        object.__setattr__(self, "redis_url", self.redis_url or DEV_REDIS_URL)
         if not self.jwt_secret_key:
             object.__setattr__(self, "jwt_secret_key", self.secret_key)
         if not self.cache_redis_url:
@@ -118,6 +133,18 @@ class Settings:
             raise ConfigError(f"FOLIO_ENV must be one of {', '.join(ENVIRONMENTS)}")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"LOG_LEVEL {self.log_level!r} is not a logging level")
+        for name in POSITIVE:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.upper()} must be a positive integer")
+        if self.trusted_proxies < 0:
+            raise ConfigError("TRUSTED_PROXIES must be 0 or more")
+        for name in LIMITS:
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ConfigError(
+                    f"{name.upper()} is not a rate limit like '10 per minute'"
+                ) from None
         if self.env != "production":
             return
         if DEV_SECRET in (self.secret_key, self.jwt_secret_key):
@@ -144,16 +171,11 @@ class Settings:
             environ = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}  # type: ignore[dict-item]
         env = environ.get("FOLIO_ENV", "development").strip().lower()
         get = environ.get
-        if env == "production":
-            for required in ("DATABASE_URL", "REDIS_URL"):
-                if not get(required):
-                    raise ConfigError(f"production needs {required}")
-        default_db = "sqlite:///var/folio.db" if env != "testing" else "sqlite:///var/test.db"
         origins = get("CORS_ORIGINS") or ("" if env == "production" else "*")
         values: dict[str, Any] = {
             "env": env,
-            "database_url": get("DATABASE_URL") or default_db,
-            "redis_url": get("REDIS_URL") or DEV_REDIS_URL,
+            "database_url": get("DATABASE_URL", ""),
+            "redis_url": get("REDIS_URL", ""),
             "cache_redis_url": get("CACHE_REDIS_URL", ""),
             "secret_key": get("SECRET_KEY") or DEV_SECRET,
             "jwt_secret_key": get("JWT_SECRET_KEY", ""),
@@ -161,16 +183,10 @@ class Settings:
             "ratelimit_enabled": _bool(get("RATELIMIT_ENABLED", "true"), "RATELIMIT_ENABLED"),
             "log_level": get("LOG_LEVEL", "INFO").upper(),
         }
-        for name in ("jwt_issuer", "jwt_audience", "ratelimit_default", "ratelimit_free",
-                     "ratelimit_standard", "ratelimit_premium", "ratelimit_login",
-                     "ratelimit_search", "ratelimit_jobs_free", "ratelimit_jobs_standard",
-                     "ratelimit_jobs_premium"):  # fmt: skip
+        for name in ("jwt_issuer", "jwt_audience", *LIMITS):
             if get(name.upper()):
                 values[name] = get(name.upper())
-        for name in ("access_token_ttl", "refresh_token_ttl", "trusted_proxies",
-                     "jobs_active_free", "jobs_active_standard", "jobs_active_premium",
-                     "job_result_ttl", "job_max_attempts", "import_max_rows",
-                     "max_content_length"):  # fmt: skip
+        for name in (*POSITIVE, "trusted_proxies"):
             raw = get(name.upper())
             if raw:
                 values[name] = _int(raw, name.upper())

@@ -84,3 +84,19 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def include_in_autogenerate(
+    _object: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any
+) -> bool:
+    """Alembic filter: leave out the search objects that migrations make per dialect.
+
+    The FTS5 table on SQLite and the ``search_vector`` column and its GIN index on
+    PostgreSQL are not mapped; without this filter ``flask db migrate`` would propose
+    dropping them, and search with them.
+    """
+    if type_ == "table" and (name or "").startswith("books_fts"):
+        return False
+    return not (type_ == "column" and name == "search_vector") and not (
+        type_ == "index" and name == "ix_books_search_vector"
+    )

@@ -1,4 +1,4 @@
-"""ISBN-10 and ISBN-13 check digits."""
+"""ISBN-10 and ISBN-13: check digits, normalization, and the canonical ISBN-13."""
 
 from __future__ import annotations
 
@@ -17,6 +17,22 @@ def normalize_isbn(raw: str) -> str | None:
     if len(digits) == 13 and digits.isdigit() and digits[:3] in {"978", "979"}:
         return digits if isbn13_check_digit(digits[:12]) == digits[12] else None
     return None
+
+
+def to_isbn13(isbn: str) -> str:
+    """The ISBN-13 that names the same book: one book, one canonical form.
+
+    An ISBN-10 becomes ``978`` + its first nine digits + a new ISBN-13 check digit (its
+    own check character, ``X`` included, is dropped). ``ValueError`` for anything that
+    ``normalize_isbn`` would refuse.
+    """
+    normalized = normalize_isbn(isbn)
+    if normalized is None:
+        raise ValueError(f"not a valid ISBN: {isbn!r}")
+    if len(normalized) == 13:
+        return normalized
+    body = "978" + normalized[:9]
+    return body + isbn13_check_digit(body)
 
 
 def isbn10_check_digit(first9: str) -> str:

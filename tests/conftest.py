@@ -37,9 +37,11 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()
-    server.start()
-    yield server
-    server.remove()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +51,11 @@ def postgres_server() -> Iterator[PostgresServer]:
             pytest.fail("CI is set but initdb/pg_ctl/postgres are not on PATH")
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl, postgres) not found on PATH")
     server = PostgresServer()
-    server.start()
-    yield server
-    server.remove()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

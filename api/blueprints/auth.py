@@ -38,7 +38,7 @@ def register() -> ResponseReturnValue:
 
 @bp.post("/login")
 def login() -> ResponseReturnValue:
-    """Exchange email and password for an access and a refresh token."""
+    """Exchange email and password for an access and a refresh token: a new login session."""
     data = load_json(login_schema)
     services = folio()
     user = users.authenticate(db.session, services.passwords, **data)
@@ -48,7 +48,10 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/refresh")
 def refresh() -> ResponseReturnValue:
-    """Rotate a refresh token: a new pair, and the old refresh token is revoked."""
+    """Rotate a refresh token: a new pair in the same session; the old token is revoked.
+
+    Presenting a refresh token that was already used ends its whole session (a replay).
+    """
     data = load_json(refresh_schema)
     services = folio()
     pair = auth.rotate_refresh(db.session, services.tokens, services.redis, data["refresh_token"])
@@ -58,7 +61,10 @@ def refresh() -> ResponseReturnValue:
 @bp.post("/logout")
 @token_required
 def logout(current_user: User) -> ResponseReturnValue:
-    """Revoke the access token (and the caller's refresh token, when one is sent)."""
+    """End the access token's login session, refresh tokens included.
+
+    An optional body ``{"refresh_token"}`` (the caller's own) ends that token's session too.
+    """
     # get_data, not content_length: a chunked body has no Content-Length.
     data = load_json(logout_schema) if request.get_data(cache=True) else {}
     services = folio()

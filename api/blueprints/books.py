@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from api.auth import token_required
 from api.extensions import folio
-from api.http import load_json, load_query, no_content, page_envelope, public_json, url_with
+from api.http import load_json, load_query, no_content, page_envelope, public_json, url_only
 from shared.cursor import InvalidCursor
 from shared.db import db
 from shared.models import User
@@ -37,7 +37,7 @@ def list_books() -> ResponseReturnValue:
     return book_listing()
 
 
-@bp.get("/<int:book_id>")
+@bp.get("/<id:book_id>")
 def get_book(book_id: int) -> ResponseReturnValue:
     """One book."""
     return public_json(book_schema.dump(books.get_book(db.session, book_id)))
@@ -54,14 +54,14 @@ def create_book(current_user: User) -> ResponseReturnValue:
     return book_schema.dump(book), HTTPStatus.CREATED, {"Location": location}
 
 
-@bp.put("/<int:book_id>")
+@bp.put("/<id:book_id>")
 @token_required
 def replace_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Replace every field of a book (owner or admin)."""
     return _update(book_id, current_user, partial=False)
 
 
-@bp.patch("/<int:book_id>")
+@bp.patch("/<id:book_id>")
 @token_required
 def patch_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Change some fields of a book (owner or admin)."""
@@ -77,7 +77,7 @@ def _update(book_id: int, actor: User, *, partial: bool) -> ResponseReturnValue:
     return book_schema.dump(book)
 
 
-@bp.delete("/<int:book_id>")
+@bp.delete("/<id:book_id>")
 @token_required
 def delete_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Remove a book (owner or admin)."""
@@ -115,7 +115,9 @@ def _cursor_page(query: dict[str, Any], filters: dict[str, Any]) -> ResponseRetu
     headers = {}
     if result.has_more and result.last_key is not None:
         next_cursor = folio().cursors.encode(sort=sort, filters=filters, key=result.last_key)
-        headers["Link"] = f'<{url_with(cursor=next_cursor, limit=limit)}>; rel="next"'
+        # The cursor carries the filters and sort: repeating them could only make the
+        # link longer (past a server's request-line limit, with long non-ASCII filters).
+        headers["Link"] = f'<{url_only(cursor=next_cursor, limit=limit)}>; rel="next"'
     body = {"items": books_schema.dump(result.items), "has_more": result.has_more,
             "next_cursor": next_cursor}  # fmt: skip
     return public_json(body, headers=headers)

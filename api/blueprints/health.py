@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import problem
 from api.extensions import folio
@@ -30,13 +32,13 @@ def ready() -> ResponseReturnValue:
     checks: dict[str, Any] = {"database": "ok", "redis": "ok", "workers": 0}
     try:
         db.session.execute(text("SELECT 1"))
-    except Exception:
+    except SQLAlchemyError:
         log.warning("readiness: database check failed", exc_info=True)
         checks["database"] = "unavailable"
         db.session.rollback()
     try:
         checks["workers"] = count_live_workers(folio().redis)
-    except Exception:
+    except redis.RedisError:
         log.warning("readiness: redis check failed", exc_info=True)
         checks["redis"] = "unavailable"
     failed = [name for name in ("database", "redis") if checks[name] != "ok"]

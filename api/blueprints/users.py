@@ -9,7 +9,6 @@ from api.auth import admin_required, token_required
 from api.blueprints.books import book_listing
 from api.http import load_json, no_content
 from shared.db import db
-from shared.errors import PermissionDenied
 from shared.models import User
 from shared.schemas.user import user_schema, user_update_schema
 from shared.services import users
@@ -24,16 +23,15 @@ def me(current_user: User) -> ResponseReturnValue:
     return user_schema.dump(current_user)
 
 
-@bp.get("/<int:user_id>")
+@bp.get("/<id:user_id>")
 @token_required
 def get_user(user_id: int, current_user: User) -> ResponseReturnValue:
     """One user: yourself, or anyone for an admin."""
-    if user_id != current_user.id and not current_user.is_admin:
-        raise PermissionDenied("You may only read your own account.")
-    return user_schema.dump(users.get_user(db.session, user_id))
+    user = users.readable_user(db.session, actor=current_user, user_id=user_id)
+    return user_schema.dump(user)
 
 
-@bp.patch("/<int:user_id>")
+@bp.patch("/<id:user_id>")
 @admin_required
 def update_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noqa: ARG001
     """Change a user's role or tier (admin)."""
@@ -43,7 +41,7 @@ def update_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noq
     return user_schema.dump(user)
 
 
-@bp.delete("/<int:user_id>")
+@bp.delete("/<id:user_id>")
 @admin_required
 def delete_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noqa: ARG001
     """Delete a user (admin); their books stay, without an owner."""
@@ -52,7 +50,7 @@ def delete_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noq
     return no_content()
 
 
-@bp.get("/<int:user_id>/books")
+@bp.get("/<id:user_id>/books")
 def user_books(user_id: int) -> ResponseReturnValue:
     """A user's books, listed like ``GET /api/books``."""
     users.get_user(db.session, user_id)

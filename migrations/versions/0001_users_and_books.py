@@ -39,7 +39,11 @@ def upgrade():
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("title", sa.String(200), nullable=False),
         sa.Column("author", sa.String(100), nullable=False),
-        sa.Column("isbn", sa.String(13), nullable=True, unique=True),
+        sa.Column("author_key", sa.String(400), nullable=False),  # NFKC + casefold of author
+        sa.Column("isbn", sa.String(13), nullable=True),  # as sent, without separators
+        # Canonical ISBN-13 (an ISBN-10 converted): unique, so that both forms of one
+        # book cannot be stored; set exactly when isbn is.
+        sa.Column("isbn13", sa.String(13), nullable=True),
         sa.Column("published_year", sa.Integer(), nullable=True),
         sa.Column("genre", sa.String(20), nullable=True),
         sa.Column("price", sa.Integer(), nullable=True),  # cents: exact money
@@ -48,11 +52,15 @@ def upgrade():
         ),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
+        sa.UniqueConstraint("isbn13", name="uq_books_isbn13"),
+        sa.CheckConstraint(
+            "(isbn IS NULL) = (isbn13 IS NULL)", name="ck_books_isbn13_with_isbn"
+        ),
         sqlite_autoincrement=True,
     )
     for column in ("title", "published_year", "price", "created_at", "genre", "owner_id"):
         op.create_index(f"ix_books_{column}_id", "books", [column, "id"])
-    op.create_index("ix_books_author_lower", "books", [sa.text("lower(author)")])
+    op.create_index("ix_books_author_key", "books", ["author_key"])
     if op.get_context().dialect.name == "sqlite":
         _sqlite_fts()
     else:

@@ -8,14 +8,28 @@ an FTS5 table ``books_fts`` kept in step by triggers on SQLite, and a generated
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Integer, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from shared.db import Money, UTCDateTime, db, utcnow
+from shared.isbn import to_isbn13
 
 GENRES = ("Fiction", "Non-Fiction", "Science", "History")
+# The constraint that makes an ISBN unique across its ISBN-10 and ISBN-13 forms; the
+# services recognize its violation by this name (PostgreSQL) or by its column (SQLite).
+ISBN_UNIQUE = "uq_books_isbn13"
+
+
+def author_key(author: str) -> str:
+    """The form the ``author`` filter compares: NFKC, then Unicode case folding.
+
+    Databases disagree on case beyond ASCII (SQLite's ``lower()`` leaves ``É`` alone,
+    PostgreSQL's depends on the locale), so the key is computed here, once, on write.
+    """
+    return unicodedata.normalize("NFKC", author).casefold()
 
 
 class Book(db.Model):  # type: ignore[name-defined]
@@ -28,13 +42,17 @@ class Book(db.Model):  # type: ignore[name-defined]
         Index("ix_books_created_at_id", "created_at", "id"),
         Index("ix_books_genre_id", "genre", "id"),
         Index("ix_books_owner_id_id", "owner_id", "id"),
+        UniqueConstraint("isbn13", name=ISBN_UNIQUE),
+        CheckConstraint("(isbn IS NULL) = (isbn13 IS NULL)", name="ck_books_isbn13_with_isbn"),
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     author: Mapped[str] = mapped_column(String(100))
-    isbn: Mapped[str | None] = mapped_column(String(13), unique=True)
+    author_key: Mapped[str] = mapped_column(String(400), index=True)
+    isbn: Mapped[str | None] = mapped_column(String(13))  # as sent, without separators
+    isbn13: Mapped[str | None] = mapped_column(String(13))  # canonical form, unique
     published_year: Mapped[int | None] = mapped_column(Integer)
     genre: Mapped[str | None] = mapped_column(String(20))
     price: Mapped[Decimal | None] = mapped_column(Money())
@@ -42,9 +60,15 @@ class Book(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    @validates("author")
+    def _keep_author_key(self, _key: str, value: str) -> str:
+        self.author_key = author_key(value)
+        return value
+
+    @validates("isbn")
+    def _keep_isbn13(self, _key: str, value: str | None) -> str | None:
+        self.isbn13 = None if value is None else to_isbn13(value)
+        return value
+
     def __repr__(self) -> str:
         return f"<Book {self.id} {self.title!r}>"
-
-
-# The ``author`` filter matches case-insensitively.
-Index("ix_books_author_lower", func.lower(Book.author))

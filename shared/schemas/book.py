@@ -14,6 +14,8 @@ from shared.schemas.fields import Isbn, Money, StrictInteger, TrimmedString
 SORT_FIELDS = ("id", "title", "published_year", "price", "created_at")
 SORT_CHOICES = SORT_FIELDS + tuple(f"-{f}" for f in SORT_FIELDS)
 MAX_PER_PAGE = 100
+# Beyond any real catalog, and within the integers that JavaScript clients hold exactly.
+MAX_PAGE = 2**31 - 1
 MAX_PRICE = Decimal(1_000_000)
 WORD = re.compile(r"[^\W_]+")
 
@@ -74,7 +76,7 @@ class BookSchema(Schema):
 
 
 class BookFiltersSchema(Schema):
-    """Filters shared by listings, cursors and exports."""
+    """The filters of a book listing, which a cursor also carries."""
 
     class Meta:
         unknown = "exclude"
@@ -97,7 +99,7 @@ class BookListQuerySchema(BookFiltersSchema):
     """``GET /api/books``: filters, sort, and either page or cursor mode."""
 
     sort = fields.String(validate=validate.OneOf(SORT_CHOICES, error="Must be one of: {choices}."))
-    page = fields.Integer(validate=validate.Range(min=1))
+    page = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(validate=validate.Range(min=1))
     # A cursor repeats its filters: 300 characters of ``q`` and ``author`` JSON-escaped
     # as surrogate pairs come to about 5000 characters of base64.
@@ -126,7 +128,7 @@ class SearchQuerySchema(Schema):
         unknown = "exclude"
 
     q = TrimmedString(required=True, validate=validate.Length(1, 200))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1))
 
     @validates_schema
@@ -144,6 +146,5 @@ book_create_schema = BookCreateSchema()
 book_patch_schema = BookPatchSchema()
 book_schema = BookSchema()
 books_schema = BookSchema(many=True)
-book_filters_schema = BookFiltersSchema()
 book_list_query_schema = BookListQuerySchema()
 search_query_schema = SearchQuerySchema()

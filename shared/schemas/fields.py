@@ -70,8 +70,8 @@ class Money(fields.Decimal):
 
     Only JSON numbers are accepted (``"9.99"`` is refused, as ``"1949"`` is for a year).
     JSON numbers arrive as ``Decimal`` (the app's JSON provider parses them so), so
-    ``9.99`` stays exactly 9.99; a ``float`` (JSON parsed elsewhere, e.g. job params) is
-    read through its shortest ``repr``. Output is a JSON number.
+    ``9.99`` stays exactly 9.99; a ``float`` (from a caller that parsed JSON with the
+    standard library) is read through its shortest ``repr``. Output is a JSON number.
     """
 
     default_error_messages = {  # noqa: RUF012

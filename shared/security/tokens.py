@@ -1,5 +1,8 @@
 """Every line of JWT code in Folio: issue and verify HS256 access and refresh tokens.
 
+Every token carries a session id (``sid``): the pair issued by one login, and every
+pair rotated from it, share one, so that a whole login session can be revoked at once.
+
 python-jose is hardened as ../shared/PITFALLS.md says: one algorithm, required claims,
 issuer and audience checked, every library error caught as ``JOSEError``. Swapping the
 library means rewriting this module only.
@@ -21,12 +24,17 @@ from jose.exceptions import JOSEError
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
 MAX_TOKEN_LENGTH = 4096
-REQUIRED_CLAIMS = ("exp", "iat", "nbf", "sub", "jti", "iss", "aud")
+REQUIRED_CLAIMS = ("exp", "iat", "nbf", "sub", "jti", "sid", "iss", "aud")
 TokenType = Literal["access", "refresh"]
 ACCESS: TokenType = "access"
 REFRESH: TokenType = "refresh"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]+\Z")
 _USER_ID = re.compile(r"^[1-9][0-9]{0,17}\Z")
+
+
+def new_session_id() -> str:
+    """A fresh, unguessable id for one login session."""
+    return secrets.token_urlsafe(16)
 
 
 class InvalidToken(Exception):
@@ -37,6 +45,7 @@ class InvalidToken(Exception):
 class TokenClaims:
     user_id: int
     jti: str
+    session_id: str
     token_type: TokenType
     issued_at: int
     expires_at: int
@@ -61,13 +70,17 @@ class TokenIssuer:
     access_ttl: int
     refresh_ttl: int
 
-    def issue(self, *, user_id: int, token_type: TokenType, now: float | None = None) -> str:
+    def issue(
+        self, *, user_id: int, token_type: TokenType, session_id: str, now: float | None = None
+    ) -> str:
+        """A signed token of ``token_type`` for ``user_id`` in login session ``session_id``."""
         issued_at = int(time.time() if now is None else now)
         ttl = self.access_ttl if token_type == ACCESS else self.refresh_ttl
         claims: dict[str, Any] = {
             "sub": str(user_id),
             "type": token_type,
             "jti": secrets.token_urlsafe(16),
+            "sid": session_id,
             "iat": issued_at,
             "nbf": issued_at,
             "exp": issued_at + ttl,
@@ -121,14 +134,22 @@ def _parse_claims(claims: dict[str, Any], expected_type: TokenType, *, leeway: i
     if claims.get("type") != expected_type:
         raise InvalidToken(f"wrong token type, expected {expected_type}")
     sub, jti, exp, iat = claims.get("sub"), claims.get("jti"), claims.get("exp"), claims.get("iat")
+    sid = claims.get("sid")
     if not isinstance(sub, str) or not _USER_ID.match(sub):
         raise InvalidToken("bad subject")
     if not isinstance(jti, str) or not 8 <= len(jti) <= 64:
         raise InvalidToken("bad token id")
+    if not isinstance(sid, str) or not 8 <= len(sid) <= 64:
+        raise InvalidToken("bad session id")
     if type(exp) is not int or type(iat) is not int:
         raise InvalidToken("bad timestamps")
     if iat > time.time() + leeway:  # jose checks nbf and exp, not a future iat
         raise InvalidToken("issued in the future")
     return TokenClaims(
-        user_id=int(sub), jti=jti, token_type=expected_type, issued_at=iat, expires_at=exp
+        user_id=int(sub),
+        jti=jti,
+        session_id=sid,
+        token_type=expected_type,
+        issued_at=iat,
+        expires_at=exp,
     )

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.db import MAX_ID, DbSession
-from shared.errors import AuthenticationFailed, Conflict, NotFound
+from shared.errors import AuthenticationFailed, Conflict, NotFound, PermissionDenied
 from shared.models import Book, User
 from shared.security.passwords import Passwords
 
@@ -61,6 +61,16 @@ def get_user(session: DbSession, user_id: int) -> User:
     if user is None:
         raise NotFound(f"User {user_id} does not exist.")
     return user
+
+
+def readable_user(session: DbSession, *, actor: User, user_id: int) -> User:
+    """The user ``actor`` may read: themself, or anyone for an admin.
+
+    Permission comes before existence, so a non-admin cannot probe which ids exist.
+    """
+    if user_id != actor.id and not actor.is_admin:
+        raise PermissionDenied("You may only read your own account.")
+    return get_user(session, user_id)
 
 
 def update_user(session: DbSession, user_id: int, changes: dict[str, Any]) -> User:

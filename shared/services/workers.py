@@ -1,17 +1,31 @@
 """Worker liveness as seen through Redis heartbeats.
 
-Each worker process refreshes ``folio:workers:<hostname>`` with a 60-second expiry; the
-web process counts the keys that still exist. (Workers arrive with the job system.)
+Each worker process records ``time.time()`` under its name in the sorted set
+``folio:workers`` every few seconds; the web process counts the members seen in the last
+``HEARTBEAT_TTL`` seconds with one ``ZCOUNT``, whatever else the database holds. (The
+workers themselves arrive with the job system; until then the count is 0.)
 """
 
 from __future__ import annotations
 
+import time
+
 import redis
 
-HEARTBEAT_PREFIX = "folio:workers:"
+HEARTBEATS_KEY = "folio:workers"
 HEARTBEAT_TTL = 60
 
 
-def count_live_workers(store: redis.Redis) -> int:
-    """Workers whose heartbeat is younger than ``HEARTBEAT_TTL`` seconds."""
-    return sum(1 for _ in store.scan_iter(match=HEARTBEAT_PREFIX + "*", count=1000))
+def record_heartbeat(store: redis.Redis, worker: str, *, now: float | None = None) -> None:
+    """Mark ``worker`` alive now, and forget workers silent for ten times the window."""
+    now = time.time() if now is None else now
+    with store.pipeline() as pipe:
+        pipe.zadd(HEARTBEATS_KEY, {worker: now})
+        pipe.zremrangebyscore(HEARTBEATS_KEY, "-inf", now - 10 * HEARTBEAT_TTL)
+        pipe.execute()
+
+
+def count_live_workers(store: redis.Redis, *, now: float | None = None) -> int:
+    """Workers whose last heartbeat is younger than ``HEARTBEAT_TTL`` seconds."""
+    now = time.time() if now is None else now
+    return int(store.zcount(HEARTBEATS_KEY, now - HEARTBEAT_TTL, "+inf"))

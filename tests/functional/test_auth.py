@@ -24,6 +24,8 @@ from sqlalchemy import func, select, update
 
 from shared.db import db
 from shared.models import User
+from shared.security.tokens import LEEWAY_SECONDS, new_session_id
+from shared.services.auth import REVOKED_PREFIX, REVOKED_SESSION_PREFIX
 from tests.functional.conftest import PASSWORD, assert_problem
 from tests.support.live import Api
 
@@ -52,6 +54,25 @@ def user_rows(app: Flask) -> list[tuple[str, str]]:
     with app.app_context():
         rows = db.session.execute(select(User.email, User.username))
         return [(email, username) for email, username in rows]
+
+
+def refresh(api: Api, refresh_token: str) -> requests.Response:
+    return api.post("/api/auth/refresh", json={"refresh_token": refresh_token})
+
+
+def assert_session_works(api: Api, pair: dict[str, Any]) -> dict[str, Any]:
+    """The pair's access token is accepted and its refresh token rotates; the new pair."""
+    assert api.as_user(pair["access_token"]).get("/api/users/me").status_code == 200
+    response = refresh(api, pair["refresh_token"])
+    assert response.status_code == 200, response.text
+    rotated: dict[str, Any] = response.json()
+    return rotated
+
+
+def assert_session_ended(api: Api, pair: dict[str, Any]) -> None:
+    """Neither token of the pair is accepted any more."""
+    assert_unauthorized(api.as_user(pair["access_token"]).get("/api/users/me"))
+    assert_unauthorized(refresh(api, pair["refresh_token"]))
 
 
 def backdate_account(app: Flask, user_id: int, *, days: int = 1) -> None:
@@ -238,6 +259,10 @@ def test_login_returns_a_bearer_pair_that_is_never_cached(
     assert access["aud"] == refresh["aud"] == settings.jwt_audience
     assert access["exp"] - access["iat"] == settings.access_token_ttl
     assert refresh["exp"] - refresh["iat"] == settings.refresh_token_ttl
+    assert access["sid"] == refresh["sid"]  # one login session
+    assert access["jti"] != refresh["jti"]
+    another = login(api, record["email"]).json()
+    assert jwt.get_unverified_claims(another["access_token"])["sid"] != access["sid"]
     assert jwt.get_unverified_header(body["access_token"])["alg"] == "HS256"
     me = api.as_user(body["access_token"]).get("/api/users/me")
     assert me.status_code == 200
@@ -277,12 +302,10 @@ def test_login_with_a_bad_body_is_a_400(api: Api, payload: dict[str, Any]) -> No
 # -- refresh --------------------------------------------------------------------------------
 
 
-def test_refresh_rotates_the_pair_and_the_old_refresh_token_dies(
-    api: Api, make_user: MakeUser
-) -> None:
+def test_refresh_rotates_the_pair_within_the_same_session(api: Api, make_user: MakeUser) -> None:
     record, _ = make_user()
     old = record["tokens"]
-    response = api.post("/api/auth/refresh", json={"refresh_token": old["refresh_token"]})
+    response = refresh(api, old["refresh_token"])
     assert response.status_code == 200, response.text
     assert "no-store" in response.headers["Cache-Control"]
     new = response.json()
@@ -290,11 +313,37 @@ def test_refresh_rotates_the_pair_and_the_old_refresh_token_dies(
     assert new["token_type"] == "Bearer"
     assert new["access_token"] != old["access_token"]
     assert new["refresh_token"] != old["refresh_token"]
+    sid = jwt.get_unverified_claims(old["access_token"])["sid"]
+    for token in (new["access_token"], new["refresh_token"]):
+        assert jwt.get_unverified_claims(token)["sid"] == sid
     assert api.as_user(new["access_token"]).get("/api/users/me").json()["id"] == record["id"]
-    reused = api.post("/api/auth/refresh", json={"refresh_token": old["refresh_token"]})
-    assert_unauthorized(reused)
-    again = api.post("/api/auth/refresh", json={"refresh_token": new["refresh_token"]})
-    assert again.status_code == 200, again.text
+    # The access token of the old pair lives on until it expires; only the refresh is used up.
+    assert api.as_user(old["access_token"]).get("/api/users/me").status_code == 200
+    newest = assert_session_works(api, new)
+    assert_session_works(api, newest)
+
+
+def test_reusing_a_rotated_refresh_token_ends_the_session(api: Api, make_user: MakeUser) -> None:
+    """A replayed refresh token signals theft: the pair rotated from it dies as well."""
+    record, _ = make_user()
+    stolen = record["tokens"]
+    other_session = login(api, record["email"]).json()
+    rotated = assert_session_works(api, stolen)  # the owner rotates first
+    body = assert_unauthorized(refresh(api, stolen["refresh_token"]))  # the thief replays
+    assert "session" in body["detail"]
+    assert_session_ended(api, rotated)
+    assert_session_ended(api, stolen)
+    assert_session_works(api, other_session)
+
+
+def test_a_refresh_token_used_after_the_session_ended_stays_refused(
+    api: Api, make_user: MakeUser
+) -> None:
+    record, client = make_user()
+    rotated = assert_session_works(api, record["tokens"])
+    assert client.post("/api/auth/logout").status_code == 204
+    assert_session_ended(api, rotated)
+    assert_unauthorized(refresh(api, record["tokens"]["refresh_token"]))
 
 
 def test_an_access_token_is_not_a_refresh_token(api: Api, make_user: MakeUser) -> None:
@@ -341,25 +390,75 @@ def test_concurrent_refreshes_with_one_token_exactly_one_wins(
     for response in results:
         if response.status_code == 401:
             assert_unauthorized(response)
+    # Seven replays of one refresh token: the session is closed, the winner's pair with it.
+    (winner,) = [r.json() for r in results if r.status_code == 200]
+    assert_session_ended(Api(live_server.url), winner)
 
 
 # -- logout ---------------------------------------------------------------------------------
 
 
-def test_logout_revokes_that_access_token_only(api: Api, make_user: MakeUser) -> None:
+def test_logout_ends_the_session_refresh_token_included(api: Api, make_user: MakeUser) -> None:
     record, client = make_user()
-    other_session = login(api, record["email"]).json()
     response = client.post("/api/auth/logout")
     assert response.status_code == 204, response.text
     assert response.content == b""
     assert_unauthorized(client.get("/api/users/me"))
     assert_unauthorized(client.post("/api/auth/logout"))
-    assert api.as_user(other_session["access_token"]).get("/api/users/me").status_code == 200
-    # No refresh token was sent, so the one from the same login still works.
-    refreshed = api.post(
-        "/api/auth/refresh", json={"refresh_token": record["tokens"]["refresh_token"]}
-    )
-    assert refreshed.status_code == 200
+    # No refresh token was sent: the session id revokes the one from the same login anyway.
+    assert_unauthorized(refresh(api, record["tokens"]["refresh_token"]))
+
+
+def test_logout_ends_pairs_rotated_in_that_session(api: Api, make_user: MakeUser) -> None:
+    record, client = make_user()
+    rotated = assert_session_works(api, record["tokens"])
+    newest = assert_session_works(api, rotated)
+    assert client.post("/api/auth/logout").status_code == 204  # with the first access token
+    assert_session_ended(api, rotated)
+    assert_session_ended(api, newest)
+
+
+def test_logout_leaves_other_sessions_of_the_user_alone(api: Api, make_user: MakeUser) -> None:
+    record, client = make_user()
+    other_session = login(api, record["email"]).json()
+    assert client.post("/api/auth/logout").status_code == 204
+    assert_session_ended(api, record["tokens"])
+    rotated = assert_session_works(api, other_session)
+    assert_session_works(api, rotated)
+
+
+def test_logout_revocations_last_as_long_as_the_tokens_they_cover(
+    app: Flask, make_user: MakeUser
+) -> None:
+    record, client = make_user()
+    access = jwt.get_unverified_claims(record["tokens"]["access_token"])
+    assert client.post("/api/auth/logout").status_code == 204
+    store = app.extensions["folio"].redis
+    refresh_ttl = app.extensions["folio"].settings.refresh_token_ttl
+    # A refresh token rotated in this session at this very moment lives refresh_ttl more.
+    assert store.ttl(REVOKED_SESSION_PREFIX + access["sid"]) >= refresh_ttl + LEEWAY_SECONDS
+    token_ttl = store.ttl(REVOKED_PREFIX + access["jti"])
+    assert token_ttl >= access["exp"] + LEEWAY_SECONDS - time.time()
+
+
+def test_a_token_is_checked_against_both_revocation_lists_in_one_round_trip(
+    app: Flask, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record, client = make_user()
+    claims = jwt.get_unverified_claims(record["tokens"]["access_token"])
+    store = app.extensions["folio"].redis
+    calls: list[tuple[Any, ...]] = []
+    execute = store.execute_command
+
+    def spy(*args: Any, **options: Any) -> Any:
+        if any(str(arg).startswith("folio:auth:") for arg in args):
+            calls.append(args)
+        return execute(*args, **options)
+
+    monkeypatch.setattr(store, "execute_command", spy)
+    assert client.get("/api/users/me").status_code == 200
+    expected = ("EXISTS", REVOKED_PREFIX + claims["jti"], REVOKED_SESSION_PREFIX + claims["sid"])
+    assert calls == [expected]
 
 
 def test_logout_with_the_refresh_token_revokes_both(api: Api, make_user: MakeUser) -> None:
@@ -369,6 +468,19 @@ def test_logout_with_the_refresh_token_revokes_both(api: Api, make_user: MakeUse
     assert response.status_code == 204, response.text
     assert_unauthorized(client.get("/api/users/me"))
     assert_unauthorized(api.post("/api/auth/refresh", json={"refresh_token": refresh_token}))
+
+
+def test_logout_with_another_sessions_refresh_token_ends_both(
+    api: Api, make_user: MakeUser
+) -> None:
+    record, client = make_user()
+    second = login(api, record["email"]).json()
+    third = login(api, record["email"]).json()
+    response = client.post("/api/auth/logout", json={"refresh_token": second["refresh_token"]})
+    assert response.status_code == 204, response.text
+    assert_session_ended(api, record["tokens"])
+    assert_session_ended(api, second)
+    assert_session_works(api, third)
 
 
 def test_logout_reads_a_chunked_body_too(api: Api, make_user: MakeUser) -> None:
@@ -404,10 +516,8 @@ def test_logout_with_a_bad_refresh_token_changes_nothing(api: Api, make_user: Ma
         body = assert_problem(response, 400, kind="validation-error")
         assert list(body["errors"]) == ["refresh_token"]
     assert client.get("/api/users/me").status_code == 200
-    refreshed = api.post(
-        "/api/auth/refresh", json={"refresh_token": other["tokens"]["refresh_token"]}
-    )
-    assert refreshed.status_code == 200
+    assert_session_works(api, record["tokens"])  # its session was not ended either
+    assert_session_works(api, other["tokens"])
 
 
 def test_logout_accepts_an_already_rotated_refresh_token(api: Api, make_user: MakeUser) -> None:
@@ -430,7 +540,10 @@ def test_a_revoked_token_stays_revoked_through_the_expiry_leeway(
     backdate_account(app, record["id"])
     tokens = app.extensions["folio"].tokens
     issued = time.time() - tokens.access_ttl - 5  # expired 5 s ago, inside the leeway
-    client = api.as_user(tokens.issue(user_id=record["id"], token_type="access", now=issued))
+    token = tokens.issue(
+        user_id=record["id"], token_type="access", session_id=new_session_id(), now=issued
+    )
+    client = api.as_user(token)
     assert client.get("/api/users/me").status_code == 200
     assert client.post("/api/auth/logout").status_code == 204
     assert_unauthorized(client.get("/api/users/me"))
@@ -454,6 +567,7 @@ class Target:
     audience: str
     user_id: int
     tokens: dict[str, Any]
+    ended_session: str
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
         now = int(time.time())
@@ -461,6 +575,7 @@ class Target:
             "sub": str(self.user_id),
             "type": "access",
             "jti": secrets.token_urlsafe(16),
+            "sid": secrets.token_urlsafe(16),
             "iat": now,
             "nbf": now,
             "exp": now + 900,
@@ -527,6 +642,10 @@ ATTACKS: dict[str, Callable[[Target], str | None]] = {
     "missing-nbf": lambda t: t.bearer(nbf=None),
     "missing-sub": lambda t: t.bearer(sub=None),
     "missing-jti": lambda t: t.bearer(jti=None),
+    "missing-sid": lambda t: t.bearer(sid=None),
+    "sid-not-a-string": lambda t: t.bearer(sid=1234567890),
+    "sid-too-short": lambda t: t.bearer(sid="abc"),
+    "sid-of-an-ended-session": lambda t: t.bearer(sid=t.ended_session),
     "missing-iss": lambda t: t.bearer(iss=None),
     "missing-aud": lambda t: t.bearer(aud=None),
     "missing-type": lambda t: t.bearer(type=None),
@@ -547,16 +666,19 @@ ATTACKS: dict[str, Callable[[Target], str | None]] = {
 
 
 @pytest.fixture
-def target(app: Flask, make_user: MakeUser) -> Target:
+def target(app: Flask, api: Api, make_user: MakeUser) -> Target:
     record, _ = make_user()
     backdate_account(app, record["id"])  # forged past iat values then fit the account
     settings = app.extensions["folio"].settings
+    ended = login(api, record["email"]).json()
+    assert api.as_user(ended["access_token"]).post("/api/auth/logout").status_code == 204
     return Target(
         key=settings.jwt_secret_key,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         user_id=record["id"],
         tokens=record["tokens"],
+        ended_session=jwt.get_unverified_claims(ended["access_token"])["sid"],
     )
 
 
@@ -589,9 +711,14 @@ def test_a_token_older_than_its_account_is_refused(
         app.extensions["folio"].tokens, access_ttl=86400, refresh_ttl=86400
     )
     two_hours_ago = time.time() - 7200
-    old_token = tokens.issue(user_id=record["id"], token_type="access", now=two_hours_ago)
+    sid = new_session_id()
+    old_token = tokens.issue(
+        user_id=record["id"], token_type="access", session_id=sid, now=two_hours_ago
+    )
     assert_unauthorized(api.as_user(old_token).get("/api/users/me"))
-    old_refresh = tokens.issue(user_id=record["id"], token_type="refresh", now=two_hours_ago)
+    old_refresh = tokens.issue(
+        user_id=record["id"], token_type="refresh", session_id=sid, now=two_hours_ago
+    )
     assert_unauthorized(api.post("/api/auth/refresh", json={"refresh_token": old_refresh}))
 
 

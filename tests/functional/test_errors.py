@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,11 +58,17 @@ def assert_no_html(response: requests.Response) -> None:
 # -- routing ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/nowhere", "/nowhere", "/api/books/not-a-number"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/nowhere", "/nowhere", "/api/books/not-a-number", "/api//books",
+        "/api/books/01", "/api/books/\uff11", "/api/users/2147483648",
+    ],
+)  # fmt: skip
 def test_unknown_route_is_a_404_problem(api: Api, path: str) -> None:
-    response = api.get(path)
+    response = api.get(path, allow_redirects=False)
     body = assert_problem(response, 404, kind="not-found")
-    assert body["instance"] == path
+    assert body["instance"] == response.request.path_url
     assert path in body["detail"]
     assert_no_html(response)
 
@@ -134,6 +141,7 @@ def test_missing_content_type_on_a_json_route_is_a_415_problem(api: Api) -> None
         pytest.param('{"year": 1' + "0" * 5000 + "}", id="5000-digit-integer"),
         pytest.param('{"username": "bad\\ud800"}', id="lone-surrogate"),
         pytest.param(b'{"email": "\xff\xfe"}', id="invalid-utf8"),
+        pytest.param(b'{"password": "pass\xed\xa0\x80word"}', id="raw-surrogate-bytes"),
     ],
 )
 def test_malformed_json_is_a_400_problem(api: Api, body: str | bytes) -> None:
@@ -167,11 +175,8 @@ def _explode(app: Flask) -> None:
 
 
 def test_unexpected_exception_is_a_500_problem_without_internals(
-    spare_app: SpareApp, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    spare_app: SpareApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Alembic's fileConfig() in migrations/env.py disables existing loggers when the
-    # session fixture migrates in-process; this test is about our handler, not that.
-    monkeypatch.setattr(logging.getLogger("api.errors"), "disabled", False)
     crashing = spare_app(setup=_explode)
     with caplog.at_level(logging.ERROR, logger="api.errors"):
         response = crashing.get("/api/explode")
@@ -203,6 +208,18 @@ def test_database_down_is_a_503_problem_with_retry_after(spare_app: SpareApp) ->
     # Liveness touches no dependency; readiness reports the outage.
     assert database_down.get("/health").status_code == 200
     assert_problem(database_down.get("/health/ready"), 503)
+
+
+def test_a_database_without_its_tables_is_a_logged_500_not_an_outage(
+    spare_app: SpareApp, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "no such table" is our bug (migrations not applied), not a reason to retry."""
+    unmigrated = spare_app(database_url=f"sqlite:///{tmp_path / 'empty.db'}")
+    with caplog.at_level(logging.ERROR, logger="api.errors"):
+        response = unmigrated.get("/api/books")
+    assert_problem(response, 500, kind="internal-error")
+    assert "Retry-After" not in response.headers
+    assert any(r.name == "api.errors" and r.exc_info for r in caplog.records)
 
 
 def test_redis_down_is_a_503_problem_on_a_route_that_needs_it(

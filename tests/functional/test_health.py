@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,7 +10,7 @@ from flask import Flask
 
 from api import create_app
 from shared.db import db
-from shared.services.workers import HEARTBEAT_PREFIX, HEARTBEAT_TTL
+from shared.services.workers import HEARTBEAT_TTL, record_heartbeat
 from tests.conftest import test_settings
 from tests.functional.conftest import assert_problem
 from tests.support.live import Api, LiveServer
@@ -74,8 +75,9 @@ def test_ready_is_503_naming_the_database_when_it_is_unreachable(
 
 def test_ready_counts_workers_with_a_live_heartbeat(app: Flask, api: Api) -> None:
     store = app.extensions["folio"].redis
-    store.set(HEARTBEAT_PREFIX + "worker-a", "1", ex=HEARTBEAT_TTL)
-    store.set(HEARTBEAT_PREFIX + "worker-b", "1", ex=HEARTBEAT_TTL)
+    record_heartbeat(store, "worker-a@host1")
+    record_heartbeat(store, "worker-b@host2")
+    record_heartbeat(store, "worker-c@host3", now=time.time() - HEARTBEAT_TTL - 1)  # silent
     response = api.get("/health/ready")
     assert response.status_code == 200
     assert response.json() == {

@@ -24,7 +24,7 @@ PROCFILE = dict(
 def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Api]:
     """``release`` then ``web`` from the Procfile in production mode, stopped by PID."""
     redis = RedisServer()
-    redis.start()
+    web = None
     port = free_port()
     env = os.environ | {
         "FOLIO_ENV": "production",
@@ -37,19 +37,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
     log = tmp_path_factory.mktemp("stack") / "web.log"
-    subprocess.run(["bash", "-c", PROCFILE["release"]], env=env, cwd=PROJECT_ROOT, check=True,
-                   capture_output=True, timeout=120)  # fmt: skip
-    with log.open("w") as out:
-        web = subprocess.Popen(
-            ["bash", "-c", f"exec {PROCFILE['web']}"],
-            env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out, start_new_session=True,
-        )  # fmt: skip
     try:
+        redis.start()
+        subprocess.run(["bash", "-c", PROCFILE["release"]], env=env, cwd=PROJECT_ROOT,
+                       check=True, capture_output=True, timeout=120)  # fmt: skip
+        with log.open("w") as out:
+            web = subprocess.Popen(
+                ["bash", "-c", f"exec {PROCFILE['web']}"],
+                env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out, start_new_session=True,
+            )  # fmt: skip
         wait_for_port(port, timeout=60)
         yield Api(f"http://127.0.0.1:{port}")
     finally:
-        os.killpg(web.pid, signal.SIGTERM)
-        web.wait(timeout=30)
+        if web is not None:
+            os.killpg(web.pid, signal.SIGTERM)
+            web.wait(timeout=30)
         redis.remove()
 
 

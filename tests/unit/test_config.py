@@ -112,6 +112,12 @@ def test_production_refuses_development_or_weak_secrets(changes: dict[str, str])
         {"LOG_LEVEL": "LOUD"},
         {"ACCESS_TOKEN_TTL": "soon"},
         {"RATELIMIT_ENABLED": "maybe"},
+        {"ACCESS_TOKEN_TTL": "0"},
+        {"MAX_CONTENT_LENGTH": "-1"},
+        {"JOB_MAX_ATTEMPTS": "0"},
+        {"TRUSTED_PROXIES": "-1"},
+        {"RATELIMIT_SEARCH": "five a minute"},
+        {"RATELIMIT_DEFAULT": "200 per day;lots"},
     ],
 )
 def test_malformed_values_fail_fast(env: dict[str, str]) -> None:
@@ -124,3 +130,10 @@ def test_replace_returns_a_validated_copy() -> None:
     assert settings.replace(import_max_rows=5).import_max_rows == 5
     with pytest.raises(ConfigError):
         settings.replace(env="nope")
+
+
+def test_production_settings_built_in_code_need_their_services_too() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        Settings(env="production", secret_key=STRONG, redis_url="redis://r:6379/0")
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        Settings(env="production", secret_key=STRONG, database_url="postgresql://u@db/f")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 
 from api.errors import (
     flatten_errors,
+    is_database_outage,
     problem,
     register_error_handlers,
     request_id,
@@ -181,3 +183,40 @@ def test_hostile_json_is_a_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         provider.loads(text)
+
+
+class _DriverError(Exception):
+    """Stands in for a DB-API error: what matters is its message, module and SQLSTATE."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+def _operational(message: str, sqlstate: str | None = None) -> sa_exc.OperationalError:
+    return sa_exc.OperationalError("SELECT 1", {}, _DriverError(message, sqlstate))
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (_operational("connection failed: Connection refused"), True),
+        (_operational("terminating connection due to administrator command", "57P01"), True),
+        (_operational("the database system is starting up", "57P03"), True),
+        (_operational("could not receive data from server", "08006"), True),
+        (_operational("canceling statement due to statement timeout", "57014"), False),
+        (_operational('relation "books" does not exist', "42P01"), False),
+        (sa_exc.TimeoutError("QueuePool limit reached"), True),
+    ],
+)
+def test_only_real_outages_count_as_the_database_being_down(
+    error: sa_exc.SQLAlchemyError, outage: bool
+) -> None:
+    assert is_database_outage(error) is outage
+
+
+def test_sqlite_outages_are_told_apart_from_bugs() -> None:
+    locked = sa_exc.OperationalError("x", {}, sqlite3.OperationalError("database is locked"))
+    missing = sa_exc.OperationalError("x", {}, sqlite3.OperationalError("no such table: books"))
+    assert is_database_outage(locked) is True
+    assert is_database_outage(missing) is False

@@ -1,10 +1,10 @@
-"""ISBN-10 and ISBN-13 check digits and normalization."""
+"""ISBN-10 and ISBN-13 check digits, normalization and the canonical ISBN-13."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.isbn import isbn10_check_digit, isbn13_check_digit, normalize_isbn
+from shared.isbn import isbn10_check_digit, isbn13_check_digit, normalize_isbn, to_isbn13
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,29 @@ def test_valid_isbns_are_normalized(raw: str, normalized: str) -> None:
 )
 def test_invalid_isbns_are_refused(raw: str) -> None:
     assert normalize_isbn(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("isbn", "canonical"),
+    [
+        ("0451524934", "9780451524935"),
+        ("0-451-52493-4", "9780451524935"),
+        ("9780451524935", "9780451524935"),
+        ("978-0-451-52493-5", "9780451524935"),
+        ("043942089X", "9780439420891"),  # the X is dropped, a new check digit computed
+        ("0-439-42089-x", "9780439420891"),
+        ("080442957X", "9780804429573"),
+        ("0306406152", "9780306406157"),
+        ("0000000000", "9780000000002"),
+        ("9790000000001", "9790000000001"),  # 979 books have no ISBN-10
+    ],
+)
+def test_to_isbn13_gives_one_form_per_book(isbn: str, canonical: str) -> None:
+    assert to_isbn13(isbn) == canonical
+    assert normalize_isbn(canonical) == canonical
+
+
+@pytest.mark.parametrize("raw", ["", "0451524935", "9780451524936", "978045152493X", "abc"])
+def test_to_isbn13_refuses_what_is_not_an_isbn(raw: str) -> None:
+    with pytest.raises(ValueError, match="not a valid ISBN"):
+        to_isbn13(raw)

@@ -14,12 +14,20 @@ from typing import Any
 import pytest
 from jose import jwt
 
-from shared.security.tokens import LEEWAY_SECONDS, InvalidToken, TokenIssuer
+from shared.security.tokens import (
+    ACCESS,
+    LEEWAY_SECONDS,
+    REFRESH,
+    InvalidToken,
+    TokenIssuer,
+    new_session_id,
+)
 
 KEY = "unit-test-signing-key-0123456789abcdef"
 ISSUER = TokenIssuer(
     secret_key=KEY, issuer="folio", audience="folio-api", access_ttl=900, refresh_ttl=3600
 )
+SID = "session-id-0123456789"
 
 
 def b64(raw: bytes) -> str:
@@ -40,6 +48,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "sub": "7",
         "type": "access",
         "jti": "abcdefgh12345678",
+        "sid": SID,
         "iat": now,
         "nbf": now,
         "exp": now + 900,
@@ -51,7 +60,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
 
 def test_issued_access_token_carries_every_required_claim() -> None:
     before = int(time.time())
-    token = ISSUER.issue(user_id=42, token_type="access")
+    token = ISSUER.issue(user_id=42, token_type="access", session_id=SID)
     payload = jwt.get_unverified_claims(token)
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
     assert payload["sub"] == "42"
@@ -65,17 +74,30 @@ def test_issued_access_token_carries_every_required_claim() -> None:
     assert verified.issued_at == payload["iat"]
     assert verified.expires_at == payload["exp"]
     assert verified.accepted_until == payload["exp"] + LEEWAY_SECONDS
+    assert payload["sid"] == verified.session_id == SID
 
 
 def test_refresh_token_lives_longer_and_every_token_has_its_own_id() -> None:
-    token = ISSUER.issue(user_id=1, token_type="refresh")
+    token = ISSUER.issue(user_id=1, token_type="refresh", session_id=SID)
     verified = ISSUER.verify(token, expected_type="refresh")
     assert verified.expires_at - verified.issued_at == 3600
     jtis = {
-        ISSUER.verify(ISSUER.issue(user_id=1, token_type="access"), expected_type="access").jti
+        ISSUER.verify(
+            ISSUER.issue(user_id=1, token_type="access", session_id=SID), expected_type="access"
+        ).jti
         for _ in range(20)
     }
     assert len(jtis) == 20
+
+
+def test_session_ids_are_fresh_and_every_token_keeps_the_one_it_was_given() -> None:
+    sessions = {new_session_id() for _ in range(20)}
+    assert len(sessions) == 20
+    assert all(16 <= len(sid) <= 64 for sid in sessions)
+    sid = sessions.pop()
+    for token_type in (ACCESS, REFRESH):
+        token = ISSUER.issue(user_id=1, token_type=token_type, session_id=sid)
+        assert ISSUER.verify(token, expected_type=token_type).session_id == sid
 
 
 def test_hand_built_token_is_accepted_so_the_forger_is_faithful() -> None:
@@ -84,12 +106,12 @@ def test_hand_built_token_is_accepted_so_the_forger_is_faithful() -> None:
 
 @pytest.mark.parametrize(("issued", "expected"), [("access", "refresh"), ("refresh", "access")])
 def test_wrong_token_type_is_refused(issued: Any, expected: Any) -> None:
-    token = ISSUER.issue(user_id=1, token_type=issued)
+    token = ISSUER.issue(user_id=1, token_type=issued, session_id=SID)
     with pytest.raises(InvalidToken, match="wrong token type"):
         ISSUER.verify(token, expected_type=expected)
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "nbf", "sub", "jti", "iss", "aud", "type"])
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf", "sub", "jti", "sid", "iss", "aud", "type"])
 def test_token_without_a_required_claim_is_refused(claim: str) -> None:
     with pytest.raises(InvalidToken):
         ISSUER.verify(forge(claims(**{claim: None})), expected_type="access")
@@ -109,6 +131,11 @@ def test_token_without_a_required_claim_is_refused(claim: str) -> None:
         pytest.param({"sub": 7}, id="integer-sub"),
         pytest.param({"jti": "short"}, id="short-jti"),
         pytest.param({"jti": "x" * 65}, id="long-jti"),
+        pytest.param({"jti": 12345678}, id="integer-jti"),
+        pytest.param({"sid": "short"}, id="short-sid"),
+        pytest.param({"sid": "x" * 65}, id="long-sid"),
+        pytest.param({"sid": 123456789}, id="integer-sid"),
+        pytest.param({"sid": ["session-id-0123456789"]}, id="list-sid"),
         pytest.param({"exp": "9999999999"}, id="string-exp"),
         pytest.param({"exp": int(time.time()) + 900.5}, id="float-exp"),
         pytest.param({"iat": True}, id="boolean-iat"),
@@ -135,7 +162,9 @@ def test_time_claims_honour_the_leeway_and_no_more() -> None:
 
 
 def test_issue_with_a_past_clock_gives_an_expired_token() -> None:
-    token = ISSUER.issue(user_id=1, token_type="access", now=time.time() - 900 - LEEWAY_SECONDS - 5)
+    token = ISSUER.issue(
+        user_id=1, token_type="access", session_id=SID, now=time.time() - 900 - LEEWAY_SECONDS - 5
+    )
     with pytest.raises(InvalidToken):
         ISSUER.verify(token, expected_type="access")
 
@@ -183,7 +212,7 @@ def test_payload_not_an_object_signed_with_the_right_key_is_refused() -> None:
 
 def test_a_token_has_exactly_one_spelling() -> None:
     """base64's spare bits must not give a second string for the same signature."""
-    token = ISSUER.issue(user_id=1, token_type="access")
+    token = ISSUER.issue(user_id=1, token_type="access", session_id=SID)
     head, body, signature = token.split(".")
     alphabet = string.ascii_letters + string.digits + "-_"
     for char in alphabet:
@@ -196,7 +225,7 @@ def test_a_token_has_exactly_one_spelling() -> None:
 def test_random_mutations_raise_only_invalid_token() -> None:
     """Whatever the bytes, ``verify`` answers ``InvalidToken`` and never another error."""
     rng = random.Random(20261126)  # noqa: S311 - a repeatable fuzz, not a secret
-    token = ISSUER.issue(user_id=1, token_type="access")
+    token = ISSUER.issue(user_id=1, token_type="access", session_id=SID)
     alphabet = string.printable + "é.=-_"
     for _ in range(400):
         chars = list(token)
