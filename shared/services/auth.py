@@ -50,7 +50,7 @@ def issue_pair(issuer: TokenIssuer, user: User, *, session_id: str | None = None
 def verify_token(
     issuer: TokenIssuer, store: redis.Redis, token: str, *, expected_type: TokenType
 ) -> TokenClaims:
-    """Claims of a valid token whose id and session are unrevoked; ``AuthenticationFailed`` otherwise."""
+    """Claims of a valid token whose id and session are unrevoked; else ``AuthenticationFailed``."""
     claims = _valid_claims(issuer, token, expected_type=expected_type)
     if _is_revoked(store, claims):
         raise AuthenticationFailed("The token has been revoked.")
@@ -151,7 +151,7 @@ def logout(
 
 
 def _own_refresh_claims(issuer: TokenIssuer, refresh_token: str, *, user: User) -> TokenClaims:
-    """Claims of a validly signed refresh token of ``user``, revoked or not; else ``InvalidInput``."""
+    """Claims of a well-signed refresh token of ``user``, revoked or not; else ``InvalidInput``."""
     try:
         refresh = issuer.verify(refresh_token, expected_type=REFRESH)
     except InvalidToken as exc:

@@ -20,11 +20,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import MAX_ID, DbSession
+from shared.db import CENT, MAX_ID, DbSession
 from shared.errors import Conflict, NotFound, PermissionDenied
 from shared.models import Book, User, author_key
 from shared.models.book import ISBN_UNIQUE
-from shared.schemas.book import search_words
+from shared.schemas.book import MAX_PRICE, search_words
 
 NULLABLE_SORTS = {"published_year", "price"}
 UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
@@ -224,20 +224,55 @@ def sort_key(book: Book, sort: str) -> list[Any]:
 
 
 def parse_sort_key(sort: str, key: list[Any]) -> list[Any]:
-    """Inverse of ``sort_key``; ``ValueError`` for a key that does not fit the sort."""
+    """Inverse of ``sort_key``; ``ValueError`` for a key that does not fit the sort.
+
+    Only this server signs cursors, yet a key must also be one a stored row could have:
+    a huge number or a time without a zone would fail in the driver, as a 500.
+    """
     value, last_id = key
     name = sort.lstrip("-")
-    if not isinstance(last_id, int) or isinstance(last_id, bool):
+    if not _is_id(last_id):
         raise ValueError("bad id")
     if value is None:
         if name not in NULLABLE_SORTS:
             raise ValueError("null key")
         return [None, last_id]
     parsers: dict[str, Any] = {
-        "id": int, "title": str, "published_year": int, "price": Decimal,
-        "created_at": dt.datetime.fromisoformat,
+        "id": _int_key, "title": _text_key, "published_year": _int_key, "price": _price_key,
+        "created_at": _time_key,
     }  # fmt: skip
     return [parsers[name](value), last_id]
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
+def _int_key(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_ID:
+        raise ValueError("bad integer")
+    return value
+
+
+def _text_key(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("bad text")
+    value.encode()  # a lone surrogate is a UnicodeEncodeError, a ValueError
+    return value
+
+
+def _price_key(value: Any) -> Decimal:
+    price = Decimal(value) if isinstance(value, str) else Decimal("NaN")
+    if not price.is_finite() or abs(price) > MAX_PRICE or price != price.quantize(CENT):
+        raise ValueError("bad price")
+    return price
+
+
+def _time_key(value: Any) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("naive time")
+    return moment
 
 
 def _ordering(sort: str) -> list[ColumnElement[Any]]:

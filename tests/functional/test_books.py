@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from shared.db import db
-from shared.models import Book
+from shared.models import Book, User
+from shared.services import books
 from tests.functional.conftest import assert_problem, book_payload
 from tests.support.live import Api
 
@@ -90,16 +92,21 @@ def test_create_with_only_required_fields_leaves_the_rest_null(app: Flask, user_
 
 
 @pytest.mark.parametrize(
-    ("sent", "stored"),
-    [("978-0-451-52493-5", "9780451524935"), ("978 0451 524935", "9780451524935"),
-     ("0-439-42089-x", "043942089X"), ("0306406152", "0306406152")],
+    ("sent", "stored", "canonical"),
+    [("978-0-451-52493-5", "9780451524935", "9780451524935"),
+     ("978 0451 524935", "9780451524935", "9780451524935"),
+     ("0-439-42089-x", "043942089X", "9780439420891"),
+     ("0306406152", "0306406152", "9780306406157")],
 )  # fmt: skip
-def test_isbn_is_stored_without_separators(
-    app: Flask, user_api: Api, sent: str, stored: str
+def test_isbn_is_stored_without_separators_beside_its_isbn13(
+    app: Flask, user_api: Api, sent: str, stored: str, canonical: str
 ) -> None:
     body = create(user_api, isbn=sent)
     assert body["isbn"] == stored
-    assert row(app, body["id"])["isbn"] == stored  # type: ignore[index]
+    assert "isbn13" not in body
+    stored_row = row(app, body["id"])
+    assert stored_row is not None
+    assert (stored_row["isbn"], stored_row["isbn13"]) == (stored, canonical)
 
 
 def test_title_and_author_are_stored_trimmed(app: Flask, user_api: Api) -> None:
@@ -126,16 +133,90 @@ def test_duplicate_isbn_on_create_is_409_and_adds_nothing(app: Flask, make_user:
     assert book_count(app) == 1
 
 
+# One book in both forms: (ISBN-13, its ISBN-10), hyphenated or not, X check or not.
+SAME_BOOK = [
+    ("9780451524935", "0451524934"), ("978-0-451-52493-5", "0-451-52493-4"),
+    ("9780439420891", "043942089X"), ("978-0-439-42089-1", "0-439-42089-x"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("isbn13", "isbn10"), SAME_BOOK)
+@pytest.mark.parametrize("isbn13_first", [True, False], ids=["13-then-10", "10-then-13"])
+def test_an_isbn_in_its_other_form_is_409(
+    app: Flask, user_api: Api, isbn13: str, isbn10: str, isbn13_first: bool
+) -> None:
+    first, second = (isbn13, isbn10) if isbn13_first else (isbn10, isbn13)
+    create(user_api, isbn=first)
+    response = user_api.post("/api/books", json=book_payload(title="Copy", isbn=second))
+    body = assert_problem(response, 409, kind="conflict")
+    canonical = isbn13.replace("-", "")
+    assert body["detail"] == f"A book with ISBN {canonical} already exists."
+    assert book_count(app) == 1
+
+
+def concurrent_posts(clients: list[Api], isbns: list[str]) -> list[int]:
+    """POST one book per (client, isbn) at once; the sorted status codes."""
+
+    def post(args: tuple[Api, str]) -> int:
+        client, isbn = args
+        return client.post("/api/books", json=book_payload(isbn=isbn)).status_code
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        return sorted(pool.map(post, zip(clients, isbns, strict=True)))
+
+
 def test_concurrent_creates_with_one_isbn_make_one_book(app: Flask, make_user: MakeUser) -> None:
     user, client = make_user()
     clients = [client.as_user(user["tokens"]["access_token"]) for _ in range(8)]
-
-    def post(c: Api) -> int:
-        return c.post("/api/books", json=book_payload(isbn="978-0-451-52493-5")).status_code
-
-    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
-        statuses = sorted(pool.map(post, clients))
+    statuses = concurrent_posts(clients, ["978-0-451-52493-5"] * len(clients))
     assert statuses == [201] + [409] * (len(clients) - 1)
+    assert book_count(app) == 1
+
+
+def test_concurrent_creates_of_both_forms_make_one_book(app: Flask, make_user: MakeUser) -> None:
+    user, client = make_user()
+    clients = [client.as_user(user["tokens"]["access_token"]) for _ in range(8)]
+    for isbn13, isbn10 in SAME_BOOK[:3:2]:  # 1984, then Goblet of Fire (X check)
+        statuses = concurrent_posts(clients, [isbn13, isbn10] * (len(clients) // 2))
+        assert statuses == [201] + [409] * (len(clients) - 1)
+    assert book_count(app) == 2
+    with app.app_context():
+        stored = db.session.scalars(select(Book.isbn13).order_by(Book.isbn13)).all()
+    assert stored == ["9780439420891", "9780451524935"]
+
+
+def test_a_race_lost_at_the_database_is_409_with_the_isbn13(
+    app: Flask, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique constraint decides when a concurrent writer passed the check too."""
+    _, client = make_user()
+    create(client, isbn="0-451-52493-4")
+    monkeypatch.setattr(books, "_ensure_isbn_free", lambda *_: None)  # both checks passed
+    response = client.post("/api/books", json=book_payload(title="Copy"))
+    body = assert_problem(response, 409, kind="conflict")
+    assert body["detail"] == "A book with ISBN 9780451524935 already exists."
+    assert book_count(app) == 1
+
+
+def test_other_integrity_errors_are_raised_as_they_are(app: Flask, make_user: MakeUser) -> None:
+    """Only a violation of the ISBN's unique constraint means "ISBN exists".
+
+    Any other, even of another unique constraint, is raised as it is (a logged 500).
+    """
+    ghost = User(id=424242, email="ghost@example.com", username="ghost", password_hash="x")
+    data = book_payload(price=Decimal("9.99"))
+    with app.app_context():
+        with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
+            books.create_book(db.session, owner=ghost, data=data)  # no such owner
+        db.session.rollback()
+    user, client = make_user()
+    taken = create(client)["id"]
+    with app.app_context():
+        owner = db.session.get(User, user["id"])
+        assert owner is not None
+        with pytest.raises(IntegrityError, match=r"books_pkey|books\.id"):
+            books.create_book(db.session, owner=owner, data=data | {"isbn": None, "id": taken})
+        db.session.rollback()
     assert book_count(app) == 1
 
 
@@ -300,6 +381,48 @@ def test_taking_another_books_isbn_is_409(app: Flask, user_api: Api, method: str
     assert_problem(response, 409, kind="conflict")
     assert row(app, second["id"])["isbn"] == "9780451526342"  # type: ignore[index]
     assert row(app, first["id"])["isbn"] == "9780451524935"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+@pytest.mark.parametrize(
+    ("stored", "sent"), [("9780451524935", "0-451-52493-4"), ("0451524934", "978-0-451-52493-5")]
+)
+def test_taking_another_books_isbn_in_its_other_form_is_409(
+    app: Flask, user_api: Api, method: str, stored: str, sent: str
+) -> None:
+    first = create(user_api, isbn=stored)
+    second = create(user_api, **ANIMAL_FARM)
+    response = getattr(user_api, method)(f"/api/books/{second['id']}", json=book_payload(isbn=sent))
+    body = assert_problem(response, 409, kind="conflict")
+    assert body["detail"] == "A book with ISBN 9780451524935 already exists."
+    assert row(app, second["id"])["isbn"] == "9780451526342"  # type: ignore[index]
+    assert row(app, first["id"])["isbn"] == stored  # type: ignore[index]
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_book_may_switch_to_the_other_form_of_its_own_isbn(
+    app: Flask, user_api: Api, method: str
+) -> None:
+    book = create(user_api)
+    path = f"/api/books/{book['id']}"
+    response = getattr(user_api, method)(path, json=book_payload(isbn="0-451-52493-4"))
+    assert response.status_code == 200, response.text
+    assert response.json()["isbn"] == "0451524934"
+    stored = row(app, book["id"])
+    assert stored is not None
+    assert (stored["isbn"], stored["isbn13"]) == ("0451524934", "9780451524935")
+    back = getattr(user_api, method)(path, json=book_payload(isbn="9780451524935"))
+    assert back.status_code == 200, back.text
+    assert row(app, book["id"])["isbn"] == "9780451524935"  # type: ignore[index]
+
+
+def test_clearing_the_isbn_clears_its_isbn13(app: Flask, user_api: Api) -> None:
+    book = create(user_api, isbn="0-451-52493-4")
+    assert user_api.patch(f"/api/books/{book['id']}", json={"isbn": None}).status_code == 200
+    stored = row(app, book["id"])
+    assert stored is not None
+    assert (stored["isbn"], stored["isbn13"]) == (None, None)
+    create(user_api, title="Another", isbn="9780451524935")  # free in either form
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])

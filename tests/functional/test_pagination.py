@@ -14,10 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Flask
 from sqlalchemy import event, select
 
+from api.blueprints.books import BAD_CURSOR
 from shared.cursor import CursorCodec
 from shared.db import db
 from shared.models import Book
-from shared.schemas.book import SORT_CHOICES
+from shared.schemas.book import MAX_PAGE, SORT_CHOICES
 from shared.services.seed import seed_books
 from tests.functional.conftest import assert_problem, book_payload
 from tests.support.live import Api
@@ -194,7 +195,7 @@ def test_per_page_above_100_is_clamped(app: Flask, api: Api) -> None:
 
 def test_a_page_past_the_end_is_empty(app: Flask, api: Api) -> None:
     seed(app, 45)
-    for page in ("4", "1000", "99999999999999999999999999"):
+    for page in ("4", "1000", str(MAX_PAGE)):
         response = api.get(f"/api/books?page={page}")
         assert response.status_code == 200, response.text
         body = response.json()
@@ -202,6 +203,23 @@ def test_a_page_past_the_end_is_empty(app: Flask, api: Api) -> None:
         assert body["pagination"]["total_items"] == 45
         assert (body["pagination"]["has_next"], body["pagination"]["has_prev"]) == (False, True)
         assert body["pagination"]["prev_page"] == int(page) - 1
+
+
+def test_a_page_above_max_page_is_400(app: Flask, api: Api) -> None:
+    seed(app, 3)
+    for page in (str(MAX_PAGE + 1), "99999999999999999999999999"):
+        response = api.get("/api/books", params={"page": page, "genre": "Fiction"})
+        body = assert_problem(response, 400, kind="validation-error")
+        assert body["errors"] == {
+            "page": [f"Must be greater than or equal to 1 and less than or equal to {MAX_PAGE}."]
+        }
+
+
+def test_a_huge_per_page_is_clamped_like_any_above_100(app: Flask, api: Api) -> None:
+    seed(app, 3)
+    body = api.get("/api/books?per_page=99999999999999999999999999").json()
+    assert body["pagination"]["per_page"] == 100
+    assert len(body["items"]) == 3
 
 
 def test_empty_catalog(api: Api) -> None:
@@ -285,6 +303,30 @@ def test_author_filter_is_case_insensitive_and_exact(app: Flask, api: Api) -> No
         if found != expected:
             wrong[author] = found
     assert wrong == {}
+
+
+def test_author_filter_folds_case_beyond_ascii(app: Flask, api: Api, user_api: Api) -> None:
+    """NFKC + case folding on both sides: accents, ``ß`` = ``ss``, composed = decomposed."""
+    shelve(app)
+    add_books(app, {"title": "Schlaflos", "author": "Groß"})
+    found = {
+        author: titles(api.get("/api/books", params={"author": author}))
+        for author in ("émile zola", "ÉMILE ZOLA", "E\u0301mile Zola", "GROSS", "gross", "groß",
+                       "GROẞ", "Gros", "emile zola")
+    }  # fmt: skip
+    assert found == {
+        "émile zola": {"Germinal"}, "ÉMILE ZOLA": {"Germinal"}, "E\u0301mile Zola": {"Germinal"},
+        "GROSS": {"Schlaflos"}, "gross": {"Schlaflos"}, "groß": {"Schlaflos"},
+        "GROẞ": {"Schlaflos"}, "Gros": set(), "emile zola": set(),
+    }  # fmt: skip
+    # Written over HTTP, and changed: the stored key follows the author.
+    path = user_api.post("/api/books", json=book_payload(author="Rainer Groß")).headers["Location"]
+    assert titles(api.get("/api/books", params={"author": "RAINER GROSS"})) == {"1984"}
+    assert user_api.patch(path, json={"author": "Émile Zola"}).status_code == 200
+    assert titles(api.get("/api/books", params={"author": "RAINER GROSS"})) == set()
+    assert titles(api.get("/api/books", params={"author": "émile zola"})) == {"1984", "Germinal"}
+    cursor_mode = api.get("/api/books", params={"author": "GROSS", "limit": 5})
+    assert titles(cursor_mode) == {"Schlaflos"}
 
 
 def test_year_range_is_inclusive_and_skips_unknown_years(app: Flask, api: Api) -> None:
@@ -417,6 +459,56 @@ def test_cursor_mode_shape_and_defaults(app: Flask, api: Api) -> None:
     assert ids(default) == expected_order(app, "id")[5:25]  # limit defaults to 20
 
 
+def test_next_link_carries_only_cursor_and_limit(app: Flask, api: Api) -> None:
+    """The cursor holds the filters and sort: the link need not repeat them."""
+    shelve(app)
+    seed(app, 30)
+    query = {"genre": "Fiction", "year_from": "1900", "q": "the", "sort": "-title"}
+    response = api.get("/api/books", params=query | {"limit": 2, "utm_source": "mail"})
+    body = response.json()
+    link = link_header(response)["next"]
+    assert urlsplit(link).path == "/api/books"
+    assert query_of(link) == {"cursor": [body["next_cursor"]], "limit": ["2"]}
+    expected = ids(api.get("/api/books", params=query | {"per_page": 100}))
+    walked = ids(response)
+    while link:
+        response = api.get(link)
+        walked += ids(response)
+        link = link_header(response).get("next", "")
+    assert walked == expected
+    assert len(expected) > 4
+
+
+def long_text(size: int, *, seed: int) -> str:
+    """Words of CJK Extension B ideographs, at most ``size`` characters, none repeated.
+
+    Each one is 4 bytes of UTF-8 (12 characters percent-encoded) and a surrogate pair
+    when JSON-escaped: the longest filters a client can send, little helped by zlib.
+    """
+    text = ""
+    for n in range(size):
+        word = "".join(chr(0x20000 + (n * 7919 + k * 104729 + seed * 31) % 40000)
+                       for k in range(4 + n % 3))  # fmt: skip
+        if len(text) + len(word) + 1 > size:
+            return text
+        text = f"{text} {word}" if text else word
+    return text
+
+
+def test_next_link_with_the_longest_non_ascii_filters_fits_a_request_line(
+    app: Flask, api: Api
+) -> None:
+    """gunicorn refuses a request line over 4094 bytes: following the link must work."""
+    q, author = long_text(200, seed=1), long_text(100, seed=2)
+    assert (len(q), len(author)) >= (195, 95)
+    add_books(app, *[{"title": q, "author": author}] * 3)
+    response = api.get("/api/books", params={"q": q, "author": author, "limit": 1})
+    assert len(ids(response)) == 1
+    link = link_header(response)["next"]
+    assert len(f"GET {link} HTTP/1.1".encode()) <= 4094
+    assert len(ids(api.get(link))) == 1
+
+
 def test_cursor_mode_without_cursor_defaults_to_twenty(app: Flask, api: Api) -> None:
     seed(app, 25)
     first = api.get("/api/books?limit=20").json()
@@ -506,13 +598,35 @@ def tampered_cursors(cursor: str) -> list[str]:
     ]
 
 
+def well_signed_nonsense(app: Flask) -> list[str]:
+    """Cursors signed with the server's own key whose content no listing could have made."""
+    codec: CursorCodec = app.extensions["folio"].cursors
+    return [
+        codec.encode(sort="price", filters={}, key=["abc", 1]),
+        codec.encode(sort="price", filters={}, key=["1e999999", 1]),
+        codec.encode(sort="author", filters={}, key=["A", 1]),
+        codec.encode(sort="id", filters={}, key=[1, "1"]),
+        codec.encode(sort="id", filters={}, key=[None, 1]),
+        codec.encode(sort="price", filters={}, key=["9.999", 1]),
+        codec.encode(sort="price", filters={}, key=[9.99, 1]),
+        codec.encode(sort="published_year", filters={}, key=[10**30, 1]),
+        codec.encode(sort="id", filters={}, key=[1, 10**30]),
+        codec.encode(sort="title", filters={}, key=["\ud800", 1]),
+        codec.encode(sort="title", filters={}, key=[7, 1]),
+        codec.encode(sort="created_at", filters={}, key=["yesterday", 1]),
+        codec.encode(sort="created_at", filters={}, key=["2026-01-01T00:00:00", 1]),
+        codec.encode(sort="id", filters={"isbn": "9780451524935"}, key=[1, 1]),
+    ]
+
+
 def test_tampered_cursors_are_400(app: Flask, api: Api) -> None:
     seed(app, 10)
     cursor = api.get("/api/books?limit=3").json()["next_cursor"]
-    for bad in tampered_cursors(cursor):
+    for bad in tampered_cursors(cursor) + well_signed_nonsense(app):
         response = api.get("/api/books", params={"cursor": bad})
         body = assert_problem(response, 400, kind="validation-error")
-        assert list(body["errors"]) == ["cursor"], bad
+        too_long = "Length must be between 1 and 8000."
+        assert body["errors"] == {"cursor": [too_long if len(bad) > 8000 else BAD_CURSOR]}, bad
     assert len(ids(api.get("/api/books", params={"cursor": cursor}))) == 7
 
 

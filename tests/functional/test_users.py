@@ -91,6 +91,8 @@ def test_get_user_by_id_for_self_and_admin_only(make_user: MakeUser) -> None:
     assert_problem(bob_api.get(f"/api/users/{alice['id']}"), 403, kind="forbidden")
     assert_problem(alice_api.get(f"/api/users/{bob['id']}"), 403, kind="forbidden")
     assert_problem(admin_api.get("/api/users/999999"), 404, kind="not-found")
+    # Permission comes first: a non-admin cannot tell which ids exist.
+    assert_problem(alice_api.get("/api/users/999999"), 403, kind="forbidden")
     assert_unauthorized(Api(alice_api.base_url).get(f"/api/users/{alice['id']}"))
 
 
