@@ -11,6 +11,8 @@ from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
 
+INVALID_CURSOR = "The cursor is invalid or has been tampered with."
+
 
 class InvalidCursor(ValueError):
     """The cursor was tampered with, is malformed, or belongs to another query."""
@@ -28,12 +30,15 @@ class CursorCodec:
         try:
             payload = self._serializer.loads(token)
         except (BadData, ValueError, TypeError):
-            raise InvalidCursor("The cursor is invalid or has been tampered with.") from None
-        if not isinstance(payload, dict) or not {"s", "f", "k"} <= payload.keys():
-            raise InvalidCursor("The cursor is invalid or has been tampered with.")
-        sort, filters, key = payload["s"], payload["f"], payload["k"]
-        if not isinstance(sort, str) or not isinstance(filters, dict):
-            raise InvalidCursor("The cursor is invalid or has been tampered with.")
-        if not isinstance(key, list) or len(key) != 2:
-            raise InvalidCursor("The cursor is invalid or has been tampered with.")
-        return sort, filters, key
+            raise InvalidCursor(INVALID_CURSOR) from None
+        well_formed = (
+            isinstance(payload, dict)
+            and {"s", "f", "k"} <= payload.keys()
+            and isinstance(payload["s"], str)
+            and isinstance(payload["f"], dict)
+            and isinstance(payload["k"], list)
+            and len(payload["k"]) == 2
+        )
+        if not well_formed:
+            raise InvalidCursor(INVALID_CURSOR)
+        return payload["s"], payload["f"], payload["k"]

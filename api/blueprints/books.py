@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from api.auth import token_required
 from api.extensions import folio
 from api.http import load_json, load_query, no_content, page_envelope, public_json, url_only
-from shared.cursor import InvalidCursor
+from shared.cursor import INVALID_CURSOR, InvalidCursor
 from shared.db import db
 from shared.models import User
 from shared.schemas.book import (
@@ -28,7 +28,6 @@ from shared.services.books import BookFilters
 bp = Blueprint("books", __name__, url_prefix="/api/books")
 FILTER_KEYS = ("genre", "author", "year_from", "year_to", "q")
 DEFAULT_PAGE_SIZE = 20
-BAD_CURSOR = "The cursor is invalid or has been tampered with."
 
 
 @bp.get("")
@@ -135,7 +134,7 @@ def _resume(query: dict[str, Any], filters: dict[str, Any]) -> tuple[str, dict[s
         after = books.parse_sort_key(sort, key)
         BookFilters(**bound)
     except (InvalidCursor, ArithmeticError, ValueError, KeyError, TypeError):
-        raise ValidationError(BAD_CURSOR, "cursor") from None
+        raise ValidationError(INVALID_CURSOR, "cursor") from None
     if any(bound.get(k) != v for k, v in _only(filters, FILTER_KEYS).items()):
         raise ValidationError("The cursor was made for other filters.", "cursor")
     if "sort" in query and query["sort"] != sort:

@@ -53,9 +53,7 @@ def upgrade():
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
         sa.UniqueConstraint("isbn13", name="uq_books_isbn13"),
-        sa.CheckConstraint(
-            "(isbn IS NULL) = (isbn13 IS NULL)", name="ck_books_isbn13_with_isbn"
-        ),
+        sa.CheckConstraint("(isbn IS NULL) = (isbn13 IS NULL)", name="ck_books_isbn13_with_isbn"),
         sqlite_autoincrement=True,
     )
     for column in ("title", "published_year", "price", "created_at", "genre", "owner_id"):

@@ -257,7 +257,6 @@ def _int_key(value: Any) -> int:
 def _text_key(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("bad text")
-    value.encode()  # a lone surrogate is a UnicodeEncodeError, a ValueError
     return value
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import text
 
 from shared.db import db, include_in_autogenerate
 
-
 # SQLAlchemy cannot reflect the expression index on lower(username), and says so.
 # Alembic skips it with a warning too, so it is compared by hand below.
 pytestmark = [

@@ -10,6 +10,7 @@ from flask import Flask
 
 from shared.db import db
 from shared.models import Book
+from shared.schemas.book import MAX_PAGE
 from tests.functional.conftest import assert_problem, book_payload
 from tests.support.live import Api
 
@@ -74,9 +75,15 @@ def test_search_pages_cover_every_match_once_in_one_order(app: Flask, api: Api) 
         paged += [item["id"] for item in body["items"]]
         path = body["links"]["next"]
     assert paged == everything
-    past = search(api, "dune", page=99)
-    assert past["items"] == []
-    assert past["pagination"]["total_items"] == 14
+    for page in (99, MAX_PAGE):
+        past = search(api, "dune", page=page)
+        assert past["items"] == []
+        assert past["pagination"]["total_items"] == 14
+        assert past["pagination"]["prev_page"] == page - 1
+    for page in (MAX_PAGE + 1, 10**30):
+        response = api.get("/api/search", params={"q": "dune", "page": page})
+        body = assert_problem(response, 400, kind="validation-error")
+        assert list(body["errors"]) == ["page"]
     assert len(search(api, "dune", per_page=1000)["items"]) == 14
     assert search(api, "dune", per_page=1000)["pagination"]["per_page"] == 100
 

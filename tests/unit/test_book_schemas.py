@@ -8,9 +8,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from shared.schemas.book import (
+    MAX_PAGE,
     book_create_schema,
     book_list_query_schema,
     book_patch_schema,
@@ -124,7 +125,9 @@ def test_book_dump_shape() -> None:
 
 def test_list_query_clamps_sizes_and_refuses_mixed_modes() -> None:
     assert book_list_query_schema.load({"per_page": "500"}) == {"per_page": 100}
+    assert book_list_query_schema.load({"per_page": "9" * 30}) == {"per_page": 100}
     assert book_list_query_schema.load({"limit": "101"}) == {"limit": 100}
+    assert book_list_query_schema.load({"limit": "9" * 30}) == {"limit": 100}
     for mixed in ({"cursor": "x", "page": "1"}, {"limit": "5", "per_page": "5"}):
         with pytest.raises(ValidationError):
             book_list_query_schema.load(mixed)
@@ -140,6 +143,16 @@ def test_list_query_clamps_sizes_and_refuses_mixed_modes() -> None:
 def test_bad_list_queries(query: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         book_list_query_schema.load(query)
+
+
+@pytest.mark.parametrize("schema", [book_list_query_schema, search_query_schema])
+def test_pages_stop_at_max_page(schema: Schema) -> None:
+    base = {"q": "orwell"}
+    assert schema.load(base | {"page": str(MAX_PAGE)})["page"] == MAX_PAGE
+    for page in (str(MAX_PAGE + 1), "9" * 30):
+        with pytest.raises(ValidationError) as info:
+            schema.load(base | {"page": page})
+        assert list(info.value.messages_dict) == ["page"]
 
 
 def test_search_query_defaults_and_rules() -> None:
