@@ -12,6 +12,7 @@ rate limiting is off, so nothing but the query and the serialization is measured
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import sqlite3
@@ -60,7 +61,9 @@ def build_app(rows: int) -> Flask:
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = BENCH_DIR / f"books-{rows}.db"
     marker = path.with_suffix(".ready")  # written only after a complete build
-    if not marker.exists():
+    build = {"rows": rows, "schema": schema_fingerprint()}
+    if not marker.exists() or json.loads(marker.read_text()) != build:
+        marker.unlink(missing_ok=True)
         for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             stale.unlink(missing_ok=True)
     settings = Settings(
@@ -73,8 +76,17 @@ def build_app(rows: int) -> Flask:
     app = create_app(settings)
     if not marker.exists():
         _seed(app, rows)
-        marker.write_text(json.dumps({"rows": rows}))
+        marker.write_text(json.dumps(build))
     return app
+
+
+def schema_fingerprint() -> str:
+    """Changes whenever a migration or the seed changes: the database is then rebuilt."""
+    digest = hashlib.sha256()
+    for source in sorted((PROJECT_ROOT / "migrations" / "versions").glob("*.py")):
+        digest.update(source.read_bytes())
+    digest.update((PROJECT_ROOT / "shared" / "services" / "seed.py").read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _seed(app: Flask, rows: int) -> None:
