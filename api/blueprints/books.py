@@ -69,9 +69,9 @@ def patch_book(book_id: int, current_user: User) -> ResponseReturnValue:
 
 def _update(book_id: int, actor: User, *, partial: bool) -> ResponseReturnValue:
     """404 and 403 come before the body is validated (400)."""
-    books.editable_book(db.session, book_id=book_id, actor=actor)
+    book = books.editable_book(db.session, book_id=book_id, actor=actor)
     data = load_json(book_patch_schema if partial else book_create_schema, partial=partial)
-    book = books.update_book(db.session, book_id=book_id, actor=actor, data=data)
+    books.update_book(db.session, book, data)
     db.session.commit()
     return book_schema.dump(book)
 

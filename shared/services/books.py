@@ -77,9 +77,11 @@ def get_book(session: DbSession, book_id: int) -> Book:
     return book
 
 
-def update_book(session: DbSession, *, book_id: int, actor: User, data: dict[str, Any]) -> Book:
-    """Apply ``data`` (all fields for a replace, some for a patch) as owner or admin."""
-    book = editable_book(session, book_id=book_id, actor=actor)
+def update_book(session: DbSession, book: Book, data: dict[str, Any]) -> Book:
+    """Apply ``data`` (all fields for a replace, some for a patch) to an editable book.
+
+    The caller got ``book`` from ``editable_book``, which checked who may change it.
+    """
     for key, value in data.items():
         setattr(book, key, value)
     if "isbn" in data:
