@@ -7,7 +7,6 @@ environment; everything else passes a ``Settings`` object.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from flask import Flask, Response, g, request
 from flask_cors import CORS
@@ -15,15 +14,16 @@ from flask_migrate import Migrate
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import cli
-from api.blueprints import auth, books, health, search, users
+from api.blueprints import auth, books, health, jobs, search, users
 from api.errors import register_error_handlers, request_id
 from api.extensions import Folio, folio
 from api.http import FolioRequest, IdConverter
 from api.json import FolioJSONProvider
 from shared import models  # noqa: F401 - registers the tables for migrations
+from shared.broker import make_producer
 from shared.config import PROJECT_ROOT, Settings
 from shared.cursor import CursorCodec
-from shared.db import db, include_in_autogenerate
+from shared.db import db, include_in_autogenerate, init_db
 from shared.redis_client import make_redis
 from shared.security.passwords import Passwords
 from shared.security.tokens import TokenIssuer
@@ -45,14 +45,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json = FolioJSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
         MAX_CONTENT_LENGTH=settings.max_content_length,
         TESTING=settings.env == "testing",
         FOLIO_SETTINGS=settings,
     )
-    _ensure_sqlite_folder(settings)
-    db.init_app(app)
+    init_db(app, settings)
     Migrate(
         app, db, directory=str(PROJECT_ROOT / "migrations"),
         include_object=include_in_autogenerate, compare_type=True,
@@ -61,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_assign_request_id)
     app.before_request(_refuse_oversized_chunked_body)
     _configure_cors(app, settings)
-    for blueprint in (auth.bp, users.bp, books.bp, search.bp, health.bp):
+    for blueprint in (auth.bp, users.bp, books.bp, jobs.imports_bp, jobs.bp, search.bp, health.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     app.after_request(_finish_response)
@@ -103,25 +100,8 @@ def _services(settings: Settings) -> Folio:
             time_cost=settings.password_time_cost, memory_cost=settings.password_memory_cost
         ),
         cursors=CursorCodec(settings.secret_key, salt="folio.books.cursor"),
+        celery=make_producer(settings),
     )
-
-
-def _engine_options(settings: Settings) -> dict[str, object]:
-    if settings.is_sqlite:
-        return {"connect_args": {"timeout": 10}}
-    # connect_timeout: an unreachable host is a 503 in seconds, not a hung worker.
-    return {
-        "pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800,
-        "connect_args": {"connect_timeout": 3},
-    }  # fmt: skip
-
-
-def _ensure_sqlite_folder(settings: Settings) -> None:
-    prefix = "sqlite:///"
-    if settings.database_url.startswith(prefix):
-        path = settings.database_url[len(prefix) :]
-        if path and not path.startswith(":memory:"):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _assign_request_id() -> None:

@@ -23,15 +23,21 @@ from shared.errors import (
     AuthenticationFailed,
     Conflict,
     DependencyUnavailable,
+    Gone,
+    IdempotencyKeyReused,
     InvalidInput,
     NotFound,
     PermissionDenied,
+    QuotaExceeded,
+    flatten_errors,
 )
 
 log = logging.getLogger(__name__)
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar without percent-encoding
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 RETRY_AFTER = {"Retry-After": "5"}
+# A job slot frees when a job ends: nobody can say when, so suggest a short poll.
+QUOTA_RETRY_AFTER = "5"
 PROBLEM_JSON = "application/problem+json"
 _SLUGS = {
     400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
@@ -79,18 +85,6 @@ def problem(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
-
-
-def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages as ``{"params.on_conflict": [...]}``."""
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return {prefix or "_schema": messages}
-    if not isinstance(messages, Mapping):
-        return {prefix or "_schema": [str(messages)]}
-    flat: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def validation_problem(errors: dict[str, list[str]]) -> Response:
@@ -143,6 +137,21 @@ def _register_domain_errors(app: Flask) -> None:
     @app.errorhandler(Conflict)
     def _conflict(exc: Conflict) -> Response:
         return problem(409, exc.detail, **exc.extra)
+
+    @app.errorhandler(Gone)
+    def _gone(exc: Gone) -> Response:
+        return problem(410, exc.detail)
+
+    @app.errorhandler(IdempotencyKeyReused)
+    def _key_reused(exc: IdempotencyKeyReused) -> Response:
+        return problem(422, exc.detail, kind="idempotency-key-reused",
+                       title="Idempotency Key Reused")  # fmt: skip
+
+    @app.errorhandler(QuotaExceeded)
+    def _quota(exc: QuotaExceeded) -> Response:
+        return problem(429, exc.detail, kind="too-many-active-jobs", title="Too Many Active Jobs",
+                       headers={"Retry-After": QUOTA_RETRY_AFTER},
+                       retry_after=int(QUOTA_RETRY_AFTER), **exc.extra)  # fmt: skip
 
 
 def _register_dependency_errors(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from celery import Celery
 from flask import current_app
 
 from shared.config import Settings
@@ -20,6 +21,7 @@ class Folio:
     tokens: TokenIssuer
     passwords: Passwords
     cursors: CursorCodec
+    celery: Celery  # a producer: sends jobs by task name, never runs them
 
 
 def folio() -> Folio:

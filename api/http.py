@@ -54,12 +54,19 @@ def public_json(
     payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """A public catalog read: strong ETag, ``no-cache``, and 304 on ``If-None-Match``."""
+    headers = {**(headers or {}), "Cache-Control": "no-cache"}
+    return conditional_json(payload, status=status, headers=headers)
+
+
+def conditional_json(
+    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """JSON with a strong ETag, and a 304 when ``If-None-Match`` holds it."""
     response = jsonify(payload)
     response.status_code = status
     response.headers.update(headers or {})
-    response.headers["Cache-Control"] = "no-cache"
     response.add_etag()
-    response.make_conditional(request)  # a 304 when If-None-Match holds the ETag
+    response.make_conditional(request)
     return response
 
 

@@ -22,7 +22,11 @@ DEV_REDIS_URL = "redis://127.0.0.1:6399/0"
 DEV_DATABASE_URL = "sqlite:///var/folio.db"
 POSITIVE = ("access_token_ttl", "refresh_token_ttl", "jobs_active_free", "jobs_active_standard",
             "jobs_active_premium", "job_result_ttl", "job_max_attempts", "import_max_rows",
-            "max_content_length")  # fmt: skip
+            "max_content_length", "job_stale_after", "job_requeue_after", "job_sweep_interval",
+            "job_purge_interval", "job_time_limit", "worker_concurrency")  # fmt: skip
+# Celery's Redis transport redelivers an unacknowledged message after this long; a job
+# allowed to run longer would be started again while still running.
+VISIBILITY_TIMEOUT = 3600
 LIMITS = ("ratelimit_default", "ratelimit_free", "ratelimit_standard", "ratelimit_premium",
           "ratelimit_login", "ratelimit_search", "ratelimit_jobs_free",
           "ratelimit_jobs_standard", "ratelimit_jobs_premium")  # fmt: skip
@@ -82,6 +86,7 @@ class Settings:
     env: str = "development"
     database_url: str = ""  # development default: sqlite:///var/folio.db
     redis_url: str = ""  # development default: the embedded Redis (DEV_REDIS_URL)
+    broker_url: str = ""  # default: REDIS_URL
     cache_redis_url: str = ""
     secret_key: str = DEV_SECRET
     jwt_secret_key: str = ""
@@ -107,6 +112,12 @@ class Settings:
     job_result_ttl: int = 86400
     job_max_attempts: int = 3
     import_max_rows: int = 100000
+    job_stale_after: int = 60
+    job_requeue_after: int = 300
+    job_sweep_interval: int = 30
+    job_purge_interval: int = 3600
+    job_time_limit: int = 1800
+    worker_concurrency: int = 2
     max_content_length: int = 33554432
     log_level: str = "INFO"
     # Not environment variables: cost of password hashing (lowered only by tests).
@@ -121,6 +132,7 @@ class Settings:
         database_url = self.database_url or DEV_DATABASE_URL
         object.__setattr__(self, "database_url", normalize_database_url(database_url))
         object.__setattr__(self, "redis_url", self.redis_url or DEV_REDIS_URL)
+        object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
         if not self.jwt_secret_key:
             object.__setattr__(self, "jwt_secret_key", self.secret_key)
         if not self.cache_redis_url:
@@ -136,6 +148,11 @@ class Settings:
         for name in POSITIVE:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.upper()} must be a positive integer")
+        if self.job_time_limit > VISIBILITY_TIMEOUT - 300:
+            raise ConfigError(
+                f"JOB_TIME_LIMIT must stay 300 s below the broker's visibility timeout "
+                f"({VISIBILITY_TIMEOUT} s), or a running job would be delivered again"
+            )
         if self.trusted_proxies < 0:
             raise ConfigError("TRUSTED_PROXIES must be 0 or more")
         for name in LIMITS:
@@ -176,6 +193,7 @@ class Settings:
             "env": env,
             "database_url": get("DATABASE_URL", ""),
             "redis_url": get("REDIS_URL", ""),
+            "broker_url": get("BROKER_URL", ""),
             "cache_redis_url": get("CACHE_REDIS_URL", ""),
             "secret_key": get("SECRET_KEY") or DEV_SECRET,
             "jwt_secret_key": get("JWT_SECRET_KEY", ""),

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Dialect, Engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import DateTime, Integer, TypeDecorator
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from shared.config import Settings
 
 CENT = Decimal("0.01")
 # Ids are INTEGER columns: 32 bits on PostgreSQL, which raises "integer out of range"
@@ -25,6 +31,32 @@ db = SQLAlchemy(model_class=Base)
 
 # What services accept: a plain Session or Flask-SQLAlchemy's scoped ``db.session``.
 DbSession = Session | scoped_session[Any]
+
+
+def init_db(app: Flask, settings: Settings) -> None:
+    """Bind ``db`` to ``app`` (web or worker) with the engine options Folio relies on."""
+    app.config["SQLALCHEMY_DATABASE_URI"] = settings.database_url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(settings)
+    _ensure_sqlite_folder(settings)
+    db.init_app(app)
+
+
+def _engine_options(settings: Settings) -> dict[str, object]:
+    if settings.is_sqlite:
+        return {"connect_args": {"timeout": 10}}
+    # connect_timeout: an unreachable host is a 503 in seconds, not a hung worker.
+    return {
+        "pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": 3},
+    }  # fmt: skip
+
+
+def _ensure_sqlite_folder(settings: Settings) -> None:
+    prefix = "sqlite:///"
+    if settings.database_url.startswith(prefix):
+        path = settings.database_url[len(prefix) :]
+        if path and not path.startswith(":memory:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def utcnow() -> dt.datetime:

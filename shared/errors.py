@@ -41,3 +41,27 @@ class InvalidInput(DomainError):
 
 class DependencyUnavailable(DomainError):
     """A backing service (database, Redis, broker) cannot be reached."""
+
+
+class Gone(DomainError):
+    """The thing existed and has expired (a job's result after ``JOB_RESULT_TTL``)."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """An ``Idempotency-Key`` sent again with a different request."""
+
+
+class QuotaExceeded(DomainError):
+    """The caller has as many active jobs as the tier allows."""
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as ``{"params.on_conflict": [...]}``."""
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_schema": messages}
+    if not isinstance(messages, Mapping):
+        return {prefix or "_schema": [str(messages)]}
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat

@@ -1,5 +1,1 @@
-"""The worker process (Celery). Its app, tasks and beat schedule come with the job system.
-
-Until then this package holds nothing; the import contract in ``pyproject.toml``
-already keeps it independent of ``api``.
-"""
+"""The worker process: Celery app, job tasks and the beat schedule (see ``worker.app``)."""

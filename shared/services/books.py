@@ -156,11 +156,11 @@ def list_books(
     session: DbSession, *, filters: BookFilters, sort: str, page: int, per_page: int
 ) -> Page:
     """One page (OFFSET) of the filtered catalog, with the total."""
-    total = session.scalar(_filtered(session, select(func.count(Book.id)), filters)) or 0
+    total = session.scalar(filtered(session, select(func.count(Book.id)), filters)) or 0
     offset = (page - 1) * per_page
     if offset >= total:  # past the end: also keeps absurd pages from reaching the database
         return Page([], total)
-    query = _filtered(session, select(Book), filters).order_by(*_ordering(sort))
+    query = filtered(session, select(Book), filters).order_by(*_ordering(sort))
     return Page(list(session.scalars(query.limit(per_page).offset(offset))), total)
 
 
@@ -176,7 +176,7 @@ def list_books_after(
     so a deep page would cost more wherever values repeat (bulk inserts share one
     ``created_at``).
     """
-    base = _filtered(session, select(Book), filters)
+    base = filtered(session, select(Book), filters)
     segments = [base.order_by(*_ordering(sort))] if after is None else _segments(base, sort, after)
     rows: list[Book] = []
     for segment in segments:
@@ -191,7 +191,7 @@ def list_books_after(
 def search_books(session: DbSession, *, q: str, page: int, per_page: int) -> Page:
     """Full-text search over title and author, best match first (title above author)."""
     total = session.scalar(
-        _filtered(session, select(func.count(Book.id)), BookFilters(q=q))
+        filtered(session, select(func.count(Book.id)), BookFilters(q=q))
     ) or 0  # fmt: skip
     offset = (page - 1) * per_page
     if offset >= total:
@@ -309,7 +309,7 @@ def _segments(base: Select[Any], sort: str, key: list[Any]) -> list[Select[Any]]
     return segments
 
 
-def _filtered(session: DbSession, query: Select[Any], filters: BookFilters) -> Select[Any]:
+def filtered(session: DbSession, query: Select[Any], filters: BookFilters) -> Select[Any]:
     if filters.genre is not None:
         query = query.where(Book.genre == filters.genre)
     if filters.author is not None:

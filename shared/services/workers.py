@@ -2,8 +2,7 @@
 
 Each worker process records ``time.time()`` under its name in the sorted set
 ``folio:workers`` every few seconds; the web process counts the members seen in the last
-``HEARTBEAT_TTL`` seconds with one ``ZCOUNT``, whatever else the database holds. (The
-workers themselves arrive with the job system; until then the count is 0.)
+``HEARTBEAT_TTL`` seconds with one ``ZCOUNT``, whatever else the database holds.
 """
 
 from __future__ import annotations
@@ -29,3 +28,8 @@ def count_live_workers(store: redis.Redis, *, now: float | None = None) -> int:
     """Workers whose last heartbeat is younger than ``HEARTBEAT_TTL`` seconds."""
     now = time.time() if now is None else now
     return int(store.zcount(HEARTBEATS_KEY, now - HEARTBEAT_TTL, "+inf"))
+
+
+def forget_worker(store: redis.Redis, worker: str) -> None:
+    """``worker`` shut down cleanly: stop counting it at once."""
+    store.zrem(HEARTBEATS_KEY, worker)

@@ -1,0 +1,113 @@
+"""``create_celery(settings)``: the worker's Celery app, built from the web's settings.
+
+The worker has its own small Flask app for the database session (Flask-SQLAlchemy needs
+an app context): it never imports ``api``. Tasks run inside that app context.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+import redis
+from celery import Celery, Task, bootsteps
+from celery.signals import worker_process_init
+from flask import Flask
+
+from shared import models  # noqa: F401 - registers the tables
+from shared.broker import celery_config
+from shared.config import Settings
+from shared.db import db, init_db
+from shared.job_types import MAINTENANCE_QUEUE, PURGE_EXPIRED_TASK, RECOVER_JOBS_TASK
+from shared.redis_client import make_redis
+from shared.services.workers import HEARTBEAT_TTL, forget_worker, record_heartbeat
+
+log = logging.getLogger(__name__)
+WORKER_HEARTBEAT_INTERVAL = HEARTBEAT_TTL / 4
+
+
+class FolioCelery(Celery):
+    """Celery with the settings, database app and Redis client of this process."""
+
+    settings: Settings
+    flask_app: Flask
+    redis: redis.Redis
+
+
+def create_celery(settings: Settings) -> FolioCelery:
+    flask_app = Flask("folio-worker")
+    init_db(flask_app, settings)
+
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = FolioCelery("folio", task_cls=FlaskTask, set_as_current=True)
+    celery.conf.update(celery_config(settings))
+    celery.conf.update(
+        task_routes={name: {"queue": MAINTENANCE_QUEUE}
+                     for name in (RECOVER_JOBS_TASK, PURGE_EXPIRED_TASK)},
+        beat_schedule=_beat_schedule(settings),
+    )  # fmt: skip
+    celery.settings, celery.flask_app = settings, flask_app
+    celery.redis = make_redis(settings.redis_url)
+    celery.steps["worker"].add(WorkerHeartbeat)
+
+    def dispose_inherited_pool(**_: Any) -> None:
+        """A forked child must not reuse its parent's database connections."""
+        with flask_app.app_context():
+            db.engine.dispose(close=False)
+
+    worker_process_init.connect(dispose_inherited_pool, weak=False)
+    from worker.tasks import books, maintenance  # noqa: PLC0415 - tasks need the app
+
+    books.register(celery)
+    maintenance.register(celery)
+    return celery
+
+
+def _beat_schedule(settings: Settings) -> dict[str, Any]:
+    """Housekeeping; ``expires`` drops runs that waited longer than their interval."""
+    return {
+        "recover-jobs": {
+            "task": RECOVER_JOBS_TASK,
+            "schedule": float(settings.job_sweep_interval),
+            "options": {"expires": float(settings.job_sweep_interval)},
+        },
+        "purge-expired": {
+            "task": PURGE_EXPIRED_TASK,
+            "schedule": float(settings.job_purge_interval),
+            "options": {"expires": float(settings.job_purge_interval)},
+        },
+    }
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Record this worker in ``folio:workers`` so that ``/health/ready`` can count it."""
+
+    requires: ClassVar = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.timer_ref: Any = None
+
+    def start(self, worker: Any) -> None:
+        self.beat(worker)
+        self.timer_ref = worker.timer.call_repeatedly(
+            WORKER_HEARTBEAT_INTERVAL, self.beat, (worker,), priority=10
+        )
+
+    def stop(self, worker: Any) -> None:
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+        try:
+            forget_worker(worker.app.redis, worker.hostname)
+        except redis.RedisError:
+            log.warning("could not remove worker %s from the heartbeats", worker.hostname)
+
+    def beat(self, worker: Any) -> None:
+        try:
+            record_heartbeat(worker.app.redis, worker.hostname)
+        except redis.RedisError as exc:
+            log.warning("worker heartbeat not recorded: %s", exc)

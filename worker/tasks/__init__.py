@@ -1,0 +1,1 @@
+"""Celery tasks, registered on the app by ``worker.app.create_celery``."""
