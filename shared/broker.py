@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 from kombu.exceptions import KombuError
 from redis import RedisError
 
@@ -46,7 +46,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": settings.job_time_limit,
         "task_time_limit": settings.job_time_limit + 60,
         "task_default_queue": DEFAULT_QUEUE,
-        "task_queues": [Queue(name) for name in QUEUES],
+        "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
         "worker_concurrency": settings.worker_concurrency,
         "worker_send_task_events": False,
         "timezone": "UTC",

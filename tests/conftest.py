@@ -14,8 +14,11 @@ from sqlalchemy import text
 from api import create_app
 from shared.config import Settings
 from shared.db import db
+from shared.job_types import QUEUES
+from shared.services.workers import HEARTBEATS_KEY
 from tests.support.live import LiveServer
 from tests.support.servers import PostgresServer, RedisServer, postgres_binaries
+from tests.support.workers import CeleryProcess
 
 TEST_SECRET = "test-secret-key-0123456789abcdef-0123456789"
 
@@ -84,12 +87,45 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     server.stop()
 
 
+def worker_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a test's Celery processes: short sweeps and staleness."""
+    return {
+        "FOLIO_ENV": "testing", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "SECRET_KEY": TEST_SECRET, "JOB_STALE_AFTER": "3", "JOB_SWEEP_INTERVAL": "1",
+        "JOB_REQUEUE_AFTER": "3", "LOG_LEVEL": "INFO", **extra,
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def worker(app: Flask, database_url: str, redis_server: RedisServer) -> Iterator[CeleryProcess]:
+    """A real Celery worker on every queue, against this session's database and Redis."""
+    process = CeleryProcess("worker", worker_env(database_url, redis_server.url))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def beat(database_url: str, redis_server: RedisServer) -> Iterator[CeleryProcess]:
+    """``celery beat`` for one test: the sweeper runs every second."""
+    process = CeleryProcess("beat", worker_env(database_url, redis_server.url))
+    process.start()
+    yield process
+    process.stop()
+
+
+TABLES = ("job_result_chunks", "idempotency_keys", "jobs", "books", "users")
+
+
 def truncate_all(app: Flask) -> None:
+    """Empty every table and Folio's Redis keys (a live worker keeps its own)."""
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
-            db.session.execute(text("TRUNCATE books, users RESTART IDENTITY CASCADE"))
+            db.session.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         else:
-            db.session.execute(text("DELETE FROM books"))
-            db.session.execute(text("DELETE FROM users"))
+            for table in TABLES:
+                db.session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - constants
         db.session.commit()
-        app.extensions["folio"].redis.flushdb()
+        store = app.extensions["folio"].redis
+        stale = [key for key in store.scan_iter("folio:*") if key != HEARTBEATS_KEY]
+        store.delete(*stale, *QUEUES)

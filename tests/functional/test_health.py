@@ -10,11 +10,12 @@ from flask import Flask
 
 from api import create_app
 from shared.db import db
-from shared.services.workers import HEARTBEAT_TTL, record_heartbeat
+from shared.services.workers import HEARTBEAT_TTL, HEARTBEATS_KEY, record_heartbeat
 from tests.conftest import test_settings
 from tests.functional.conftest import assert_problem
 from tests.support.live import Api, LiveServer
 from tests.support.servers import RedisServer, free_port
+from tests.support.workers import CeleryProcess
 
 
 def test_health_is_ok_without_touching_dependencies(api: Api) -> None:
@@ -24,7 +25,8 @@ def test_health_is_ok_without_touching_dependencies(api: Api) -> None:
     assert response.headers["X-Request-ID"]
 
 
-def test_ready_reports_database_redis_and_no_worker_as_degraded(api: Api) -> None:
+def test_ready_reports_database_redis_and_no_worker_as_degraded(app: Flask, api: Api) -> None:
+    app.extensions["folio"].redis.delete(HEARTBEATS_KEY)  # no worker seen
     response = api.get("/health/ready")
     assert response.status_code == 200
     assert response.json() == {
@@ -75,6 +77,7 @@ def test_ready_is_503_naming_the_database_when_it_is_unreachable(
 
 def test_ready_counts_workers_with_a_live_heartbeat(app: Flask, api: Api) -> None:
     store = app.extensions["folio"].redis
+    store.delete(HEARTBEATS_KEY)  # only the workers below
     record_heartbeat(store, "worker-a@host1")
     record_heartbeat(store, "worker-b@host2")
     record_heartbeat(store, "worker-c@host3", now=time.time() - HEARTBEAT_TTL - 1)  # silent
@@ -84,3 +87,21 @@ def test_ready_counts_workers_with_a_live_heartbeat(app: Flask, api: Api) -> Non
         "status": "ready",
         "checks": {"database": "ok", "redis": "ok", "workers": 2},
     }
+
+
+def test_ready_counts_a_real_worker_and_forgets_it_after_a_clean_shutdown(
+    app: Flask, api: Api, worker: CeleryProcess
+) -> None:
+    app.extensions["folio"].redis.delete(HEARTBEATS_KEY)
+    worker.stop()
+    try:
+        assert api.get("/health/ready").json()["status"] == "degraded"
+        worker.start()  # its first heartbeat is recorded as it starts
+        body = api.get("/health/ready").json()
+        assert body == {
+            "status": "ready",
+            "checks": {"database": "ok", "redis": "ok", "workers": 1},
+        }
+    finally:
+        if not worker.running:
+            worker.start()
