@@ -137,3 +137,22 @@ def test_production_settings_built_in_code_need_their_services_too() -> None:
         Settings(env="production", secret_key=STRONG, redis_url="redis://r:6379/0")
     with pytest.raises(ConfigError, match="REDIS_URL"):
         Settings(env="production", secret_key=STRONG, database_url="postgresql://u@db/f")
+
+
+def test_job_settings_are_read_and_the_broker_defaults_to_redis() -> None:
+    env = {"JOB_STALE_AFTER": "5", "JOB_REQUEUE_AFTER": "6", "JOB_SWEEP_INTERVAL": "7",
+           "JOB_PURGE_INTERVAL": "8", "JOB_TIME_LIMIT": "900", "WORKER_CONCURRENCY": "4",
+           "REDIS_URL": "redis://r:6379/0"}  # fmt: skip
+    settings = Settings.from_env(env)
+    assert (settings.job_stale_after, settings.job_requeue_after) == (5, 6)
+    assert (settings.job_sweep_interval, settings.job_purge_interval) == (7, 8)
+    assert (settings.job_time_limit, settings.worker_concurrency) == (900, 4)
+    assert settings.broker_url == "redis://r:6379/0"
+    assert Settings.from_env({"BROKER_URL": "redis://b:6379/2"}).broker_url == "redis://b:6379/2"
+
+
+def test_a_job_time_limit_near_the_visibility_timeout_is_refused() -> None:
+    with pytest.raises(ConfigError, match="visibility timeout"):
+        Settings.from_env({"JOB_TIME_LIMIT": "3500"})
+    with pytest.raises(ConfigError, match="JOB_STALE_AFTER"):
+        Settings.from_env({"JOB_STALE_AFTER": "0"})

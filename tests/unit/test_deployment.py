@@ -8,6 +8,7 @@ import shlex
 import yaml
 
 from shared.config import PROJECT_ROOT, Settings
+from shared.job_types import QUEUES
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 PROCFILE = dict(
@@ -21,14 +22,29 @@ GUNICORN_VARS = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOU
 
 def test_compose_runs_the_procfile_commands() -> None:
     services = COMPOSE["services"]
-    assert services["release"]["command"] == shlex.split(PROCFILE["release"])
-    assert services["web"]["command"] == shlex.split(PROCFILE["web"])
+    assert set(PROCFILE) == {"release", "web", "worker", "beat"}
+    for role in PROCFILE:
+        assert services[role]["command"] == shlex.split(PROCFILE[role]), role
+
+
+def test_the_worker_consumes_every_queue_of_the_registry() -> None:
+    argv = shlex.split(PROCFILE["worker"])
+    assert argv[:4] == ["celery", "--app", "worker.main", "worker"]
+    assert argv[argv.index("--queues") + 1].split(",") == list(QUEUES)
+    assert shlex.split(PROCFILE["beat"])[:4] == ["celery", "--app", "worker.main", "beat"]
+
+
+def test_beat_runs_once_and_workers_scale() -> None:
+    services = COMPOSE["services"]
+    assert services["beat"]["deploy"]["replicas"] == 1
+    assert "container_name" not in services["worker"]
+    assert "ports" not in services["worker"]
 
 
 def test_every_compose_variable_is_a_setting_the_code_reads() -> None:
     known = {f.name.upper() for f in dataclasses.fields(Settings)} | {"FOLIO_ENV"}
     known |= GUNICORN_VARS
-    for name in ("release", "web"):
+    for name in ("release", "web", "worker", "beat"):
         service = COMPOSE["services"][name]
         assert set(service["environment"]) <= known, name
 
