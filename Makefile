@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install Folio with its dev tools
 
-run: install  ## migrate, seed demo data once, start redis + web; Ctrl-C stops all
+run: install  ## migrate, seed demo data once, start redis, web, worker and beat; Ctrl-C stops all
 	@mkdir -p var
 	$(BIN)/flask --app api db upgrade
 	$(BIN)/flask --app api seed-demo
 	@echo ""
-	@echo "  Folio is starting on http://127.0.0.1:$(PORT)  (health: /health, API: /api/books)"
+	@echo "  Folio is starting on http://127.0.0.1:$(PORT)  (health: /health/ready, API: /api/books, jobs: /api/jobs)"
 	@echo "  demo login: demo@folio.test / demo-password"
 	@echo ""
 	$(BIN)/honcho -f Procfile.dev start --port $(PORT)
