@@ -34,7 +34,8 @@ class JobRun:
 
     def __init__(self, job: Job, attempt: int, store: redis.Redis) -> None:
         self.job_id, self.attempt, self.store = job.id, attempt, store
-        self.percent = 0.0
+        self.last: dict[str, Any] = {"percent": 0.0, "processed": 0, "total": None,
+                                     "message": "starting"}  # fmt: skip
         self.seq = 0
 
     def progress(
@@ -42,13 +43,21 @@ class JobRun:
     ) -> None:
         if percent is None:
             percent = 100.0 * processed / total if total else 100.0
-        self.percent = max(self.percent, round(percent, 1))  # never backwards in one attempt
-        progress = {"percent": self.percent, "processed": processed, "total": total,
-                    "message": message}  # fmt: skip
+        percent = max(self.last["percent"], round(percent, 1))  # never backwards in one attempt
+        self.last = {"percent": percent, "processed": processed, "total": total,
+                     "message": message}  # fmt: skip
         job_signals.write_progress(self.store, self.job_id, attempt=self.attempt,
-                                   progress=progress)  # fmt: skip
+                                   progress=self.last)  # fmt: skip
         if job_signals.cancel_flagged(self.store, self.job_id):
             raise JobCancelled
+
+    def final(self, message: str) -> dict[str, Any]:
+        """The progress to store as the attempt ends (complete when it succeeded)."""
+        if message != "done":
+            return self.last | {"message": message}
+        total = self.last["total"]
+        processed = total if total is not None else self.last["processed"]
+        return {"percent": 100.0, "processed": processed, "total": total, "message": message}
 
     def store_chunk(self, data: bytes) -> None:
         """Committed on its own connection at once: a result file is not held in memory."""
@@ -79,9 +88,11 @@ def run_job(celery: FolioCelery, job_id: str, handler: Handler) -> str | None:
 
 def _attempt(celery: FolioCelery, job: Job, attempt: int, handler: Handler) -> str | None:
     session, settings = db.session, celery.settings
+    run = JobRun(job, attempt, celery.redis)
     try:
-        result = handler(session, job, JobRun(job, attempt, celery.redis))
-        outcome = jobs.succeed(session, job, attempt=attempt, result=result, settings=settings)
+        result = handler(session, job, run)
+        outcome = jobs.succeed(session, job, attempt=attempt, result=result,
+                               progress=run.final("done"), settings=settings)  # fmt: skip
         if outcome == JobStatus.SUCCEEDED:
             session.commit()
             return outcome
@@ -92,13 +103,14 @@ def _attempt(celery: FolioCelery, job: Job, attempt: int, handler: Handler) -> s
     except JobCancelled:
         session.rollback()
         ended = jobs.end(session, job, attempt=attempt, status=JobStatus.CANCELLED,
-                         settings=settings)  # fmt: skip
+                         settings=settings, progress=run.final("cancelled"))  # fmt: skip
         session.commit()
         return JobStatus.CANCELLED if ended else None
     except JobFailed as exc:
         session.rollback()
         ended = jobs.end(session, job, attempt=attempt, status=JobStatus.FAILED,
-                         settings=settings, error=exc.problem)  # fmt: skip
+                         settings=settings, error=exc.problem,
+                         progress=run.final("failed"))  # fmt: skip
         session.commit()
         return JobStatus.FAILED if ended else None
     except Exception as exc:  # any other error: logged, retried, failed on the last attempt

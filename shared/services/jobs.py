@@ -362,7 +362,13 @@ def _fenced(job: Job, attempt: int) -> Any:
 
 
 def succeed(
-    session: DbSession, job: Job, *, attempt: int, result: dict[str, Any], settings: Settings
+    session: DbSession,
+    job: Job,
+    *,
+    attempt: int,
+    result: dict[str, Any],
+    progress: dict[str, Any],
+    settings: Settings,
 ) -> str | None:
     """Record success in the transaction that holds the effect.
 
@@ -375,7 +381,7 @@ def succeed(
         session,
         _fenced(job, attempt).where(_JOBS.c.cancel_requested.is_(False))
         .values(status=JobStatus.SUCCEEDED, result=result, error=None, finished_at=now,
-                expires_at=now + _ttl(settings), progress=_final_progress(job, "done"))
+                expires_at=now + _ttl(settings), progress=progress)
     )  # fmt: skip
     if done:
         return JobStatus.SUCCEEDED
@@ -394,13 +400,16 @@ def end(
     status: str,
     settings: Settings,
     error: dict[str, Any] | None = None,
+    progress: dict[str, Any] | None = None,
 ) -> bool:
     """End a run ``failed`` or ``cancelled`` (after the effect was rolled back)."""
     now = utcnow()
     values: dict[str, Any] = {"status": status, "error": error, "finished_at": now,
                               "expires_at": now + _ttl(settings)}  # fmt: skip
+    if progress is not None:
+        values["progress"] = progress
     if status == JobStatus.CANCELLED:
-        values |= {"cancel_requested": True, "progress": _final_progress(job, "cancelled")}
+        values["cancel_requested"] = True
     return bool(_changed(session, _fenced(job, attempt).values(**values)))
 
 
@@ -418,14 +427,6 @@ def requeue_or_fail(
                                      progress=initial_progress())
     )  # fmt: skip
     return JobStatus.QUEUED if requeued else None
-
-
-def _final_progress(job: Job, message: str) -> dict[str, Any]:
-    progress = dict(job.progress or {})
-    total = progress.get("total")
-    if message == "done":
-        progress |= {"percent": 100.0, "processed": total if total is not None else 0}
-    return progress | {"message": message}
 
 
 # -- sweeper ------------------------------------------------------------------------------

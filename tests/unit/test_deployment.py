@@ -23,8 +23,8 @@ GUNICORN_VARS = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOU
 def test_compose_runs_the_procfile_commands() -> None:
     services = COMPOSE["services"]
     assert set(PROCFILE) == {"release", "web", "worker", "beat"}
-    for role in PROCFILE:
-        assert services[role]["command"] == shlex.split(PROCFILE[role]), role
+    for role, line in PROCFILE.items():
+        assert services[role]["command"] == shlex.split(line), role
 
 
 def test_the_worker_consumes_every_queue_of_the_registry() -> None:
