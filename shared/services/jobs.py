@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -126,11 +125,8 @@ def storable(value: Any, path: str = "params") -> Any:
         return [storable(v, f"{path}.{i}") for i, v in enumerate(value)]
     if isinstance(value, str) and "\x00" in value:
         raise ValidationError({path: ["Must not contain NUL characters."]})
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return int(value)
-        number = float(value)
-        return number if math.isfinite(number) else str(value)
+    if isinstance(value, Decimal):  # at most 1e308 (the JSON layer refuses more)
+        return int(value) if value == value.to_integral_value() else float(value)
     return value
 
 

@@ -273,9 +273,9 @@ def test_import_judges_the_exact_numbers_sent(
         problem = assert_problem(answer, 400, kind="validation-error")
         assert list(problem["errors"]) == ["price"]
         expected.append({"row": index, "errors": problem["errors"]})
-    assert total_books(api) == 0
     assert job["status"] == "failed", job["result"]
     assert rows_invalid(job) == expected
+    assert total_books(api) == 0
 
 
 def test_import_skip_inserts_valid_rows_and_lists_invalid_ones(

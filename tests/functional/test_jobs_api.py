@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 
 from shared.db import db
 from shared.job_types import QUEUES
-from shared.models import Job
+from shared.models import Job, JobResultChunk
 from tests.functional.conftest import assert_problem, book_payload
 from tests.support.live import Api
 from tests.support.workers import CeleryProcess
@@ -78,6 +78,13 @@ def stored_jobs(app: Flask) -> int:
     """Jobs in the database, whoever owns them."""
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(Job)) or 0
+
+
+def result_chunks(app: Flask, job_id: str) -> int:
+    """Stored pieces of a job's result file."""
+    with app.app_context():
+        query = select(func.count()).select_from(JobResultChunk)
+        return db.session.scalar(query.where(JobResultChunk.job_id == job_id)) or 0
 
 
 def expire(app: Flask, job_id: str) -> None:
@@ -165,6 +172,7 @@ def test_submitted_params_keep_the_values_sent(make_user: MakeUser) -> None:
         ({"type": "", "params": {}}, "type"),
         ({"type": "books.report", "params": {}, "priority": 1}, "priority"),
         ({"type": "books.report", "params": []}, "params"),
+        ({"type": "books.report", "params": None}, "params"),
         ({"type": "books.report", "params": "group_by=genre"}, "params"),
         ({"type": "books.report", "params": {"colour": "red"}}, "params.colour"),
         ({"type": "books.report", "params": {"group_by": ["colour"]}}, "params.group_by.0"),
@@ -280,6 +288,7 @@ def test_a_job_has_a_strong_etag_and_if_none_match_answers_304(
 ) -> None:
     job = finished(user_api, submit(user_api)["id"])
     response = user_api.get(f"/api/jobs/{job['id']}")
+    assert response.headers["Cache-Control"] == "private, no-cache"
     etag = response.headers["ETag"]
     assert re.fullmatch(r'"[^"]+"', etag), etag  # strong: no W/ prefix
     assert user_api.get(f"/api/jobs/{job['id']}").headers["ETag"] == etag  # stable
@@ -290,6 +299,13 @@ def test_a_job_has_a_strong_etag_and_if_none_match_answers_304(
     other = user_api.get(f"/api/jobs/{job['id']}", headers={"If-None-Match": '"other"'})
     assert other.status_code == 200
     assert other.json() == response.json()
+
+
+def test_a_job_id_is_found_in_upper_case_too(user_api: Api) -> None:
+    job = submit(user_api)
+    response = user_api.get(f"/api/jobs/{job['id'].upper()}")
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == job["id"]
 
 
 @pytest.mark.parametrize("wait", ["0", "0.5", "30"])
@@ -379,6 +395,17 @@ def test_list_is_paginated_like_books(make_user: MakeUser) -> None:
     assert listed(client, "?page=9")["items"] == []
 
 
+@pytest.mark.parametrize("query", ["page=0", "per_page=0", "page=abc", "per_page=-1"])
+def test_list_with_a_bad_page_is_400(user_api: Api, query: str) -> None:
+    problem = assert_problem(user_api.get(f"/api/jobs?{query}"), 400, kind="validation-error")
+    assert set(problem["errors"]) == {query.partition("=")[0]}
+
+
+def test_list_clamps_per_page_to_100(user_api: Api) -> None:
+    submit(user_api)
+    assert listed(user_api, "?per_page=1000")["pagination"]["per_page"] == 100
+
+
 def test_list_filters_by_status_and_type(worker: CeleryProcess, make_user: MakeUser) -> None:
     _, client = make_user(tier="premium")
     report = finished(client, submit(client)["id"])
@@ -439,6 +466,7 @@ def test_retry_a_failed_job_is_a_new_job_with_the_same_type_and_params(
     failed = finished(user_api, submit(user_api, BAD_IMPORT)["id"])
     assert failed["status"] == "failed"
     assert failed["error"]["type"] == "/problems/import-rows-invalid"
+    assert {"type", "title", "status", "detail"} <= set(failed["error"])
     assert timestamp(failed["expires_at"]) > timestamp(failed["finished_at"])
     assert failed["result"] is None
     response = user_api.post(f"/api/jobs/{failed['id']}/retry")
@@ -473,6 +501,27 @@ def test_delete_a_finished_job_forgets_it(app: Flask, worker: CeleryProcess, use
     assert_problem(user_api.delete(f"/api/jobs/{job['id']}"), 404, kind="not-found")
     assert listed(user_api)["pagination"]["total_items"] == 0
     assert stored_jobs(app) == 0
+
+
+def test_delete_an_export_forgets_its_file(
+    app: Flask, worker: CeleryProcess, user_api: Api
+) -> None:
+    job = submit(user_api, {"type": "books.export", "params": {"format": "csv"}})
+    assert finished(user_api, job["id"])["status"] == "succeeded"
+    assert result_chunks(app, job["id"]) > 0
+    assert user_api.delete(f"/api/jobs/{job['id']}").status_code == 204
+    assert_problem(user_api.get(f"/api/jobs/{job['id']}/result"), 404, kind="not-found")
+    assert result_chunks(app, job["id"]) == 0
+
+
+def test_delete_a_job_that_was_retried(worker: CeleryProcess, user_api: Api) -> None:
+    failed = finished(user_api, submit(user_api, BAD_IMPORT)["id"])
+    retry = user_api.post(f"/api/jobs/{failed['id']}/retry").json()
+    finished(user_api, retry["id"])
+    assert user_api.delete(f"/api/jobs/{failed['id']}").status_code == 204
+    assert_problem(user_api.get(f"/api/jobs/{failed['id']}"), 404, kind="not-found")
+    assert listed_ids(user_api) == [retry["id"]]
+    assert user_api.delete(f"/api/jobs/{retry['id']}").status_code == 204
 
 
 @pytest.mark.parametrize(
@@ -535,6 +584,18 @@ def test_the_same_key_and_request_replay_the_first_answer(
     assert again.json() == first.json()  # the job as it was then: queued
     assert again.headers["Location"] == f"/api/jobs/{job_id}"
     assert listed_ids(user_api) == [job_id]
+    assert stored_jobs(app) == 1
+
+
+def test_a_replay_does_not_depend_on_the_order_of_object_members(app: Flask, user_api: Api) -> None:
+    headers = {"Idempotency-Key": "order-43"}
+    params = {"on_error": "skip", "books": [{"title": "Emma", "author": "Jane Austen"}]}
+    first = submit(user_api, {"type": "books.import", "params": params}, headers=headers)
+    reordered = {"params": {"books": [{"author": "Jane Austen", "title": "Emma"}],
+                            "on_error": "skip"}, "type": "books.import"}  # fmt: skip
+    again = user_api.post("/api/jobs", json=reordered, headers=headers)
+    assert again.status_code == 202, again.text
+    assert again.json()["id"] == first["id"]
     assert stored_jobs(app) == 1
 
 
@@ -654,6 +715,15 @@ def test_csv_import_options_default_to_fail_and_abort(user_api: Api) -> None:
     params = response.json()["params"]
     assert params == {"books": [{"title": "Emma", "author": "Jane Austen"}],
                       "on_conflict": "fail", "on_error": "abort"}  # fmt: skip
+
+
+def test_csv_import_reads_quoted_cells_and_a_byte_order_mark(user_api: Api) -> None:
+    body = '\ufefftitle,author,price\r\n"Dune, Part ""One""","Frank\r\nHerbert",0\r\n'
+    response = post_csv(user_api, body)
+    assert response.status_code == 202, response.text
+    assert response.json()["params"]["books"] == [
+        {"title": 'Dune, Part "One"', "author": "Frank\r\nHerbert", "price": 0}
+    ]
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
