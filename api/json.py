@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import simplejson
 from flask.json.provider import DefaultJSONProvider
 
 MAX_DEPTH = 32  # arrays and objects inside each other; real payloads use 4
@@ -83,6 +84,17 @@ class FolioJSONProvider(DefaultJSONProvider):
 
     sort_keys = False
     mimetype = "application/json; charset=utf-8"  # as API.md states it
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """Like Flask's, but a ``Decimal`` is written as the exact JSON number it holds.
+
+        Job params echo the numbers a client sent (``9.990000000000000001`` included)
+        without a round trip through ``float``.
+        """
+        kwargs.setdefault("default", self.default)
+        kwargs.setdefault("ensure_ascii", self.ensure_ascii)
+        kwargs.setdefault("sort_keys", self.sort_keys)
+        return simplejson.dumps(obj, use_decimal=True, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         # Strict decoding: raw UTF-8 surrogate bytes are a UnicodeDecodeError (a ValueError).

@@ -23,6 +23,7 @@ gunicorn with ``gunicorn.conf.py`` (2 workers x 4 threads), and a prefork Celery
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import datetime as dt
 import io
@@ -158,19 +159,45 @@ class Stack:
     worker: Process | None = None
     hostname: str = ""
 
-    def start_web(self) -> None:
-        port = int(self.env["PORT"])
-        argv = ["bash", "-c", f"exec {PROCFILE['web']}"]
-        self.web = start_process(f"web-{self.database.stem}", argv, self.env, self.folder)
-        try:
-            wait_for_port(port, timeout=60)
-        except TimeoutError:
-            raise RuntimeError(f"gunicorn did not start:\n{self.web.output()}") from None
-        self.base_url = f"http://127.0.0.1:{port}"
+    def start_web(self, attempts: int = 3) -> None:
+        """gunicorn on a free port, logged in; another free port if that one was taken.
+
+        Other test suites on this machine pick free ports too: the one chosen may be
+        taken before gunicorn binds it, and something else would answer on it.
+        """
+        for attempt in range(1, attempts + 1):
+            port = free_port()
+            self.env["PORT"] = str(port)
+            argv = ["bash", "-c", f"exec {PROCFILE['web']}"]
+            self.web = start_process(f"web-{self.database.stem}-{attempt}", argv, self.env,
+                                     self.folder)  # fmt: skip
+            self.base_url = f"http://127.0.0.1:{port}"
+            try:
+                wait_for_port(port, timeout=60)
+                self.token = self._login()
+                return
+            except (TimeoutError, requests.RequestException, AssertionError) as exc:
+                failure = f"{exc}\n{self.web.output()}"
+                self.web.stop()
+                self.web = None
+        raise RuntimeError(f"gunicorn did not start:\n{failure}")
+
+    def _login(self) -> str:
+        deadline = time.monotonic() + 30
+        while True:  # the master listens before its workers have booted
+            assert self.web is not None
+            assert self.web.popen.poll() is None, "gunicorn exited"
+            with contextlib.suppress(requests.RequestException, ValueError):
+                health = requests.get(f"{self.base_url}/health", timeout=10)
+                if health.ok and health.json().get("status") == "healthy":
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError("GET /health never answered healthy")
+            time.sleep(0.2)
         login = requests.post(f"{self.base_url}/api/auth/login",
                               json={"email": EMAIL, "password": PASSWORD}, timeout=30)  # fmt: skip
-        login.raise_for_status()
-        self.token = login.json()["access_token"]
+        assert login.status_code == 200, login.text[:300]
+        return str(login.json()["access_token"])
 
     def start_worker(self) -> None:
         self.hostname = f"bench-{os.getpid()}-{self.database.stem}@%h"
@@ -200,7 +227,7 @@ def running_stack(
     template: Path, folder: Path, redis_url: str, name: str, *, worker: bool
 ) -> Iterator[Stack]:
     database = fresh_database(template, folder, name)
-    stack = Stack(database, stack_env(database, redis_url, free_port()), folder)
+    stack = Stack(database, stack_env(database, redis_url, 0), folder)
     try:
         stack.start_web()
         if worker:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import simplejson
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Dialect, Engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
@@ -42,13 +43,25 @@ def init_db(app: Flask, settings: Settings) -> None:
 
 
 def _engine_options(settings: Settings) -> dict[str, object]:
+    # JSON columns keep exact decimals: a price in an import's params is judged as sent.
+    json_options = {"json_serializer": json_dumps, "json_deserializer": json_loads}
     if settings.is_sqlite:
-        return {"connect_args": {"timeout": 10}}
+        return {"connect_args": {"timeout": 10}, **json_options}
     # connect_timeout: an unreachable host is a 503 in seconds, not a hung worker.
     return {
         "pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800,
-        "connect_args": {"connect_timeout": 3},
+        "connect_args": {"connect_timeout": 3}, **json_options,
     }  # fmt: skip
+
+
+def json_dumps(value: Any) -> str:
+    """JSON with ``Decimal`` written as the exact number it holds."""
+    return simplejson.dumps(value, use_decimal=True)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """JSON with fractional numbers read as ``Decimal`` (exact, as the API parses them)."""
+    return simplejson.loads(text, use_decimal=True)
 
 
 def _ensure_sqlite_folder(settings: Settings) -> None:

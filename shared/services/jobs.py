@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Protocol, cast
 
+import simplejson
 from marshmallow import ValidationError
 from sqlalchemy import CursorResult, case, delete, func, select, update
+from sqlalchemy.orm import load_only
 
 from shared.config import Settings
 from shared.db import DbSession, utcnow
@@ -114,19 +114,19 @@ def load_params(job_type: JobType, raw: Any, settings: Settings) -> dict[str, An
 
 
 def storable(value: Any, path: str = "params") -> Any:
-    """``value`` as plain JSON a database column can hold.
+    """``value``, refused (a 400 naming the field) if it holds a NUL character.
 
-    Numbers parsed as ``Decimal`` become ``int`` or ``float`` (whose ``repr`` keeps a
-    price exact), and a NUL character, which PostgreSQL refuses in text, is a 400.
+    PostgreSQL refuses NUL in text, so it must not reach the params column. Numbers stay
+    as parsed (exact ``Decimal``s): the worker judges each row's price as it was sent.
     """
     if isinstance(value, dict):
-        return {k: storable(v, f"{path}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v, f"{path}.{i}") for i, v in enumerate(value)]
-    if isinstance(value, str) and "\x00" in value:
+        for key, item in value.items():
+            storable(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            storable(item, f"{path}.{index}")
+    elif isinstance(value, str) and "\x00" in value:
         raise ValidationError({path: ["Must not contain NUL characters."]})
-    if isinstance(value, Decimal):  # at most 1e308 (the JSON layer refuses more)
-        return int(value) if value == value.to_integral_value() else float(value)
     return value
 
 
@@ -180,7 +180,8 @@ def _lock_user(session: DbSession, user_id: int) -> None:
 
 
 def _fingerprint(type_name: str, params: dict[str, Any]) -> str:
-    canonical = json.dumps([type_name, params], sort_keys=True, separators=(",", ":"))
+    canonical = simplejson.dumps([type_name, params], sort_keys=True, separators=(",", ":"),
+                                 use_decimal=True)  # fmt: skip
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -452,7 +453,7 @@ def recover(
     now = utcnow()
     stale_before = now.timestamp() - settings.job_stale_after
     to_send, ended = [], []
-    for job in session.scalars(select(Job).where(Job.status == JobStatus.RUNNING)):
+    for job in session.scalars(_light(Job.status == JobStatus.RUNNING)):
         beat = heartbeats.get(job.id)
         last = beat if beat is not None else (job.started_at or now).timestamp()
         if last >= stale_before:
@@ -463,7 +464,7 @@ def recover(
         elif outcome is not None:
             ended.append(job)
     resend_before = now - dt.timedelta(seconds=settings.job_requeue_after)
-    for job in session.scalars(select(Job).where(Job.status == JobStatus.QUEUED)):
+    for job in session.scalars(_light(Job.status == JobStatus.QUEUED)):
         lost = job.enqueued_at is None or (
             job.enqueued_at < resend_before and not queue_depths.get(JOB_TYPES[job.type].queue)
         )
@@ -474,6 +475,14 @@ def recover(
     return Recovery(to_send, [job.id for job in ended])
 
 
+def _light(condition: Any) -> Any:
+    """Jobs without their params and results (an import's params weigh megabytes)."""
+    return select(Job).where(condition).options(
+        load_only(Job.id, Job.type, Job.attempts, Job.cancel_requested, Job.started_at,
+                  Job.enqueued_at)
+    )  # fmt: skip
+
+
 def _recover_running(session: DbSession, job: Job, settings: Settings) -> str | None:
     attempt = job.attempts
     if job.cancel_requested:
@@ -481,9 +490,7 @@ def _recover_running(session: DbSession, job: Job, settings: Settings) -> str | 
         return JobStatus.CANCELLED if ok else None
     error = job_problem(job.id, "worker-lost",
                         f"The worker running attempt {attempt} stopped responding.")  # fmt: skip
-    outcome = requeue_or_fail(session, job, attempt=attempt, error=error, settings=settings)
-    session.refresh(job)
-    return outcome
+    return requeue_or_fail(session, job, attempt=attempt, error=error, settings=settings)
 
 
 def purge_expired(session: DbSession) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 
 from shared.db import db
 from shared.job_types import QUEUES
-from shared.models import Job, JobResultChunk
+from shared.models import IdempotencyKey, Job, JobResultChunk
 from tests.functional.conftest import assert_problem, book_payload
 from tests.support.live import Api
 from tests.support.workers import CeleryProcess
@@ -110,7 +110,7 @@ def link_header(response: Any) -> dict[str, str]:
     return {rel: target for target, rel in found}
 
 
-def post_csv(client: Api, body: bytes | str, query: str = "", **kwargs: Any) -> Any:
+def post_csv(client: Api, body: bytes | str, query: str = "", **kwargs: Any) -> requests.Response:
     data = body.encode() if isinstance(body, str) else body
     headers = {"Content-Type": "text/csv; charset=utf-8"} | kwargs.pop("headers", {})
     return client.post(f"/api/books/imports{query}", data=data, headers=headers, **kwargs)
@@ -140,7 +140,7 @@ def test_submit_answers_202_with_the_job_its_location_and_retry_after(
     assert response.headers["Content-Type"].startswith("application/json")
     job = response.json()
     assert set(job) == JOB_KEYS
-    assert uuid.UUID(job["id"]).version == 4
+    assert str(uuid.UUID(job["id"])) == job["id"]  # a UUID string, canonical form
     assert response.headers["Location"] == f"/api/jobs/{job['id']}"
     assert response.headers["Retry-After"].isdigit()
     assert "Idempotent-Replayed" not in response.headers
@@ -197,6 +197,14 @@ def test_invalid_submit_is_400_naming_the_field_and_queues_nothing(
     assert field in problem["errors"], problem["errors"]
     assert all(isinstance(m, str) for m in problem["errors"][field])
     assert listed(user_api)["pagination"]["total_items"] == 0
+    assert stored_jobs(app) == 0
+
+
+def test_an_import_of_more_than_import_max_rows_is_400(app: Flask, user_api: Api) -> None:
+    params = {"books": [{}] * 100_001}  # the default IMPORT_MAX_ROWS is 100000
+    response = user_api.post("/api/jobs", json={"type": "books.import", "params": params})
+    problem = assert_problem(response, 400, kind="validation-error")
+    assert set(problem["errors"]) == {"params.books"}
     assert stored_jobs(app) == 0
 
 
@@ -340,7 +348,7 @@ def test_another_users_job_is_404_and_an_admin_sees_it(
     assert stored_jobs(app) == 1  # the stranger's retry created nothing
 
 
-@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid", "42"])
+@pytest.mark.parametrize("job_id", ["1b4e28ba-2fa1-11d2-883f-0016d3cca427", "not-a-uuid", "42"])
 def test_an_unknown_job_is_404(user_api: Api, job_id: str) -> None:
     for method, suffix in ROUTES_OF_A_JOB:
         response = user_api.request(method, f"/api/jobs/{job_id}{suffix}")
@@ -616,6 +624,20 @@ def test_the_same_key_with_another_request_is_422(
     assert stored_jobs(app) == 1
 
 
+def test_a_key_older_than_24_hours_starts_afresh(app: Flask, user_api: Api) -> None:
+    headers = {"Idempotency-Key": "order-44"}
+    first = submit(user_api, REPORT, headers=headers)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with app.app_context():
+        db.session.execute(update(IdempotencyKey).values(expires_at=past))
+        db.session.commit()
+    again = user_api.post("/api/jobs", json=REPORT, headers=headers)
+    assert again.status_code == 202, again.text
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.json()["id"] != first["id"]
+    assert stored_jobs(app) == 2
+
+
 def test_an_idempotency_key_belongs_to_one_user(app: Flask, make_user: MakeUser) -> None:
     headers = {"Idempotency-Key": "order-42"}
     _, alice = make_user()
@@ -697,16 +719,10 @@ def test_csv_import_creates_an_import_job_that_imports_the_rows(
     }  # fmt: skip
     assert finished(client, job["id"])["status"] == "succeeded"
     books = client.get("/api/books?sort=title").json()["items"]
-    assert [(b["title"], b["owner_id"]) for b in books] == [
-        ("Dune", user["id"]),
-        ("Emma", user["id"]),
-        ("Ubik", user["id"]),
-    ]
-    assert (books[0]["isbn"], books[0]["price"], books[0]["published_year"]) == (
-        "9780441172719",
-        9.99,
-        1965,
-    )
+    assert [b["title"] for b in books] == ["Dune", "Emma", "Ubik"]
+    assert {b["owner_id"] for b in books} == {user["id"]}
+    dune = books[0]
+    assert (dune["isbn"], dune["price"], dune["published_year"]) == ("9780441172719", 9.99, 1965)
 
 
 def test_csv_import_options_default_to_fail_and_abort(user_api: Api) -> None:
