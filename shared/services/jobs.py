@@ -103,8 +103,9 @@ def job_type_for(name: str, actor: User) -> JobType:
 
 def load_params(job_type: JobType, raw: Any, settings: Settings) -> dict[str, Any]:
     """The params validated by the type's schema (a 400 names ``params.<field>``)."""
+    storable(raw)
     try:
-        params: dict[str, Any] = job_type.params_schema.load(storable(raw))
+        params: dict[str, Any] = job_type.params_schema.load(raw)
     except ValidationError as exc:
         raise ValidationError({"params": exc.messages}) from None
     if job_type is BOOKS_IMPORT and len(params["books"]) > settings.import_max_rows:
