@@ -71,11 +71,11 @@ def run_job(celery: FolioCelery, job_id: str, handler: Handler) -> str | None:
     """Run one attempt of ``job_id``; returns the status it left the job in."""
     session, settings = db.session, celery.settings
     job = jobs.claim(session, job_id)
+    attempt = job.attempts if job is not None else 0  # read before commit expires the row
     session.commit()
     if job is None:
         log.info("job %s is not queued (a duplicate delivery, or cancelled): skipped", job_id)
         return None
-    attempt = job.attempts
     log.info("job %s (%s) attempt %d started", job_id, job.type, attempt)
     with _heartbeat(celery.redis, job_id, interval=settings.job_stale_after / 4):
         outcome = _attempt(celery, job, attempt, handler)

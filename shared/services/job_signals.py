@@ -67,6 +67,16 @@ def last_heartbeats(store: redis.Redis, job_ids: list[str]) -> list[float | None
             for score in store.zmscore(HEARTBEATS_KEY, job_ids)]  # fmt: skip
 
 
+def start_clocks(store: redis.Redis, job_ids: list[str]) -> None:
+    """Running jobs without a heartbeat (Redis restarted empty): count from now.
+
+    Their workers may well be alive and beat again within seconds; judging them by
+    their start time would take every long job from a healthy worker.
+    """
+    if job_ids:
+        store.zadd(HEARTBEATS_KEY, dict.fromkeys(job_ids, time.time()), nx=True)
+
+
 def forget(store: redis.Redis, job_ids: Iterable[str]) -> None:
     """Drop the live state of jobs that ended."""
     ids = list(job_ids)

@@ -445,8 +445,9 @@ def recover(
 ) -> Recovery:
     """Find the jobs no worker will finish, and queue them again (or end them).
 
-    ``heartbeats`` holds the last heartbeat of every running job; a running job whose
-    worker has been silent for ``JOB_STALE_AFTER`` seconds was lost with its worker.
+    ``heartbeats`` holds the last heartbeat of every running job (``None``: none in
+    Redis); a running job whose worker has been silent for ``JOB_STALE_AFTER`` seconds
+    was lost with its worker.
     A queued job is sent again if its message never reached the broker, or if it has
     waited ``JOB_REQUEUE_AFTER`` seconds while its queue is empty (the message was lost
     with a broker that restarted without persistence, or is held by a dead worker).
@@ -455,8 +456,10 @@ def recover(
     stale_before = now.timestamp() - settings.job_stale_after
     to_send, ended = [], []
     for job in session.scalars(_light(Job.status == JobStatus.RUNNING)):
+        # A beat older than the attempt's start is the previous attempt's; no beat at all
+        # (Redis lost it) starts the clock now: the caller records one (``start_clocks``).
         beat = heartbeats.get(job.id)
-        last = beat if beat is not None else (job.started_at or now).timestamp()
+        last = max(now.timestamp() if beat is None else beat, (job.started_at or now).timestamp())
         if last >= stale_before:
             continue
         outcome = _recover_running(session, job, settings)
@@ -465,7 +468,10 @@ def recover(
         elif outcome is not None:
             ended.append(job)
     resend_before = now - dt.timedelta(seconds=settings.job_requeue_after)
+    requeued = {job.id for job in to_send}
     for job in session.scalars(_light(Job.status == JobStatus.QUEUED)):
+        if job.id in requeued:
+            continue
         lost = job.enqueued_at is None or (
             job.enqueued_at < resend_before and not queue_depths.get(JOB_TYPES[job.type].queue)
         )

@@ -2,8 +2,9 @@
 
 A worker SIGKILLed mid-import, Redis or only the broker down at submit, cancels racing
 a queue with no worker and a running import, a job that fails on every attempt, and
-beat's purge. Each test stops the processes it started (by PID) in a ``finally`` block,
-and leaves the session's Redis and worker running.
+beat's purge; then the sweeper's judgement of two states those runs produced, without
+timing. Each test stops the processes it started (by PID) in a ``finally`` block, and
+leaves the session's Redis and worker running.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from sqlalchemy import bindparam, text
 from api import create_app
 from shared.db import db, utcnow
 from shared.isbn import isbn13_check_digit
-from shared.job_types import BULK_QUEUE
+from shared.job_types import BULK_QUEUE, QUEUES
 from shared.models import GENRES, Job, JobStatus
+from shared.models.job import initial_progress
+from shared.services import jobs
 from tests.conftest import test_settings, worker_env
 from tests.functional.conftest import assert_problem
 from tests.support.live import Api, LiveServer
@@ -33,6 +36,8 @@ from tests.support.workers import CeleryProcess
 MakeUser = Callable[..., tuple[dict[str, Any], Api]]
 BIG_IMPORT = 50_000
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
+# Lines that beat and the sweeper log every second, which would bury everything else.
+LOG_NOISE = ("Sending due task", "Discarding revoked task", "recover_jobs", "SecurityWarning")
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -62,11 +67,16 @@ def _brief(job: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in job.items() if key != "params"}
 
 
-def _logs(*processes: CeleryProcess) -> str:
+def _logs(*processes: CeleryProcess, lines: int = 60) -> str:
+    """The last ``lines`` telling lines each process logged, for an assertion message."""
     parts = []
     for process in processes:
-        if process.log.exists():
-            parts.append(f"\n--- celery {process.role} ({process.dir}) ---\n{process.output()}")
+        if not process.log.exists():
+            continue
+        kept = [line for line in process.output(tail=None).splitlines()
+                if line.strip() and not any(noise in line for noise in LOG_NOISE)]  # fmt: skip
+        text = "\n".join(kept[-lines:])
+        parts.append(f"\n--- celery {process.role} ({process.log}) ---\n{text}")
     return "".join(parts)
 
 
@@ -336,6 +346,7 @@ def test_a_job_the_broker_refused_stays_queued_and_the_sweeper_sends_it_when_it_
             assert done["status"] == JobStatus.SUCCEEDED, f"{_brief(done)}{logs}"
             assert done["attempts"] == 1, f"{_brief(done)}{logs}"
             assert done["result"]["created"] == len(books)
+            assert "recovered jobs: 1 sent again" in broker_worker.output(tail=None), logs
         assert _catalog(app) == (len(books), len(books))
     finally:
         try:
@@ -515,3 +526,63 @@ def test_beat_purges_an_expired_job_and_its_result_file(
     result = client.get(f"/api/jobs/{kept['id']}/result")
     assert result.status_code == 200, result.text
     assert _isbn13(700_000) in result.text
+
+
+# -- the sweeper's judgement, without timing ----------------------------------------------
+# The races above, made deterministic: the state a sweep finds, then one sweep.
+
+
+def _running_job(
+    app: Flask, owner_id: int, *, attempts: int, started_at: dt.datetime, enqueued_at: dt.datetime
+) -> str:
+    """A running import as the sweeper would find it (no message, no worker)."""
+    params = {"books": _books(1, start=800_000), "on_conflict": "fail", "on_error": "abort"}
+    with app.app_context():
+        job = Job(
+            type="books.import", status=JobStatus.RUNNING, params=params,
+            progress=initial_progress(), attempts=attempts, cancel_requested=False,
+            owner_id=owner_id, created_at=enqueued_at, enqueued_at=enqueued_at,
+            started_at=started_at,
+        )  # fmt: skip
+        db.session.add(job)
+        db.session.commit()
+        return str(job.id)
+
+
+def _sweep(app: Flask, heartbeats: dict[str, float | None]) -> list[str]:
+    """One sweep with ``JOB_STALE_AFTER=3`` and empty queues: the ids it would send."""
+    settings = app.extensions["folio"].settings.replace(job_stale_after=3, job_requeue_after=3)
+    with app.app_context():
+        recovery = jobs.recover(
+            db.session, heartbeats=heartbeats, queue_depths=dict.fromkeys(QUEUES, 0),
+            settings=settings,
+        )  # fmt: skip
+        db.session.commit()
+        return [str(job.id) for job in recovery.to_send]
+
+
+def test_the_sweeper_does_not_judge_a_new_attempt_by_the_previous_attempts_heartbeat(
+    app: Flask, make_user: MakeUser
+) -> None:
+    """Attempt 1 died 10 s ago (its last heartbeat is still in Redis); attempt 2 was
+    claimed just now and has not beaten yet: it must be left alone."""
+    record, client = make_user(tier="premium")
+    now = utcnow()
+    job_id = _running_job(app, record["id"], attempts=2, started_at=now,
+                          enqueued_at=now - dt.timedelta(seconds=10))  # fmt: skip
+    sent = _sweep(app, {job_id: now.timestamp() - 10})
+    job = _get(client, job_id)
+    assert (job["status"], job["attempts"]) == (JobStatus.RUNNING, 2), _brief(job)
+    assert sent == []
+
+
+def test_the_sweeper_sends_a_lost_running_job_once(app: Flask, make_user: MakeUser) -> None:
+    record, client = make_user(tier="premium")
+    now = utcnow()
+    job_id = _running_job(app, record["id"], attempts=1,
+                          started_at=now - dt.timedelta(seconds=10),
+                          enqueued_at=now - dt.timedelta(seconds=20))  # fmt: skip
+    sent = _sweep(app, {job_id: now.timestamp() - 10})
+    job = _get(client, job_id)
+    assert (job["status"], job["attempts"]) == (JobStatus.QUEUED, 1), _brief(job)
+    assert sent == [job_id], "one message per recovered job"

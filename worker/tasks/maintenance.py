@@ -26,6 +26,9 @@ def register(celery: FolioCelery) -> None:
         session, settings = db.session, celery.settings
         running = list(session.scalars(select(Job.id).where(Job.status == JobStatus.RUNNING)))
         beats = dict(zip(running, job_signals.last_heartbeats(celery.redis, running), strict=True))
+        job_signals.start_clocks(
+            celery.redis, [job_id for job_id, at in beats.items() if at is None]
+        )
         depths = {name: int(broker.llen(name)) for name in QUEUES}
         recovery = jobs.recover(session, heartbeats=beats, queue_depths=depths, settings=settings)
         session.commit()
