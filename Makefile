@@ -42,6 +42,7 @@ test: install lint  ## lint, then the whole suite on SQLite and PostgreSQL with 
 
 bench: install  ## benchmarks; record their output in bench/RESULTS.md
 	$(BIN)/python -m bench.cursor_depth
+	$(BIN)/python -m bench.jobs
 
 clean:
 	rm -rf var/bench .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

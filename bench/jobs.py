@@ -1,23 +1,27 @@
 """Jobs: submitting, importing and waiting, each against a baseline timed in the same run.
 
 ``python -m bench.jobs`` starts its own stack in a temporary folder, as the Procfile runs
-it: an embedded ``redis-server``, a SQLite database migrated with ``flask db upgrade``,
-gunicorn with ``gunicorn.conf.py`` (2 workers x 4 threads), and a prefork Celery worker
-(concurrency 2). Every process it starts is stopped by its PID at the end. It measures:
+it: an embedded ``redis-server``, a SQLite database migrated with ``flask db upgrade``
+and one premium user made with ``flask create-user``, gunicorn with ``gunicorn.conf.py``
+(2 workers x 4 threads), and a prefork Celery worker (concurrency 2). Every process it
+starts is stopped by its PID at the end, and the folder is removed. It measures:
 
-1. ``POST /api/jobs`` (a ``books.report`` job) against ``GET /api/users/me``, the same
-   token and the same keep-alive clients: requests per second of each over a fixed
-   number of requests, in interleaved rounds. No worker runs during these rounds:
-   Celery's purge empties the queues after each round and the queued rows are marked
-   cancelled, so every round starts from the same state. Goal: ratio >= 0.5.
-2. A 100,000-row ``books.import`` job, submit to ``succeeded`` (``GET ?wait=30``
-   repeatedly), against its floor: the same rows validated with ``book_create_schema``
-   plus a Core bulk insert of them, timed in this process on a fresh database of the
-   same schema. Every import runs on a fresh database. Goal: ratio >= 0.7.
-3. A trivial job (``books.report`` on an empty catalog), ``POST`` then at once
-   ``GET /api/jobs/{id}?wait=10``: median and p90 from before the POST to the end of the
-   GET. Goal: median under 25 ms. A Celery ``ping`` to the worker (a broker round trip
-   that runs no task) gives the scale.
+1. ``POST /api/jobs`` (a ``books.report`` job) against ``GET /api/users/me``: requests
+   per second of each over a fixed number of requests from 8 threads, each with its own
+   keep-alive connection (``http.client``), in interleaved rounds. No worker runs
+   during these rounds: after each submit round Celery's purge empties the queues and
+   the queued rows are marked cancelled, so every round starts from the same state.
+   Goal: ratio >= 0.5.
+2. A 100,000-row ``books.import`` job, from before its ``POST`` to the end of the
+   ``GET ?wait=30`` that sees it succeeded, against its floor: the same rows validated
+   with ``book_create_schema`` plus a Core bulk insert of them in batches of 1000, timed
+   in this process on a fresh database of the same schema. Every import and every floor
+   gets a fresh database (a copy of the migrated one). Goal: ratio >= 0.7.
+3. A trivial job (``books.report`` on an empty catalog): ``POST``, then at once
+   ``GET /api/jobs/{id}?wait=10``; median and p90 from before the POST to the end of the
+   GET. Goal: median under 25 ms. One ``GET /api/users/me`` and a Celery ``ping`` of the
+   worker (a round trip through the broker that runs no task), timed between the jobs,
+   give the scale.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import contextlib
 import cProfile
 import datetime as dt
+import http.client
 import io
 import itertools
 import json
@@ -43,17 +48,18 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import create_engine, insert
 
 from shared.broker import make_producer
 from shared.config import PROJECT_ROOT, Settings
-from shared.db import utcnow
+from shared.db import json_dumps, json_loads, utcnow
 from shared.isbn import to_isbn13
 from shared.models import Book, author_key
 from shared.schemas.book import book_create_schema
@@ -66,11 +72,12 @@ PROCFILE = dict(
 BIN = Path(sys.executable).parent
 SECRET = "bench-jobs-secret-0123456789abcdef-0123456789"  # noqa: S105 - a throwaway stack
 EMAIL, USERNAME, PASSWORD = "bench@folio.test", "bench", "bench-password-123"
-WEB_WORKERS, WEB_THREADS = 2, 4
-CLIENTS = 8  # keep-alive sessions of the load generator, one thread each
+WORKER_QUEUES = "default,bulk,maintenance"
 BATCH = 1000  # rows per insert, as shared.services.imports does
 REPORT_JOB = {"type": "books.report", "params": {}}
-GOALS = {"submit": 0.5, "import": 0.7, "latency_ms": 25.0}
+TERMINAL = ("succeeded", "failed", "cancelled")
+WARM_UP = 5  # trivial jobs run before the timed ones (both web workers, both pool slots)
+GOAL_SUBMIT, GOAL_IMPORT, GOAL_LATENCY_MS = 0.5, 0.7, 25.0
 
 
 # -- the stack ----------------------------------------------------------------------------
@@ -80,7 +87,6 @@ GOALS = {"submit": 0.5, "import": 0.7, "latency_ms": 25.0}
 class Process:
     """A process this bench started, in its own session, logging to a file."""
 
-    name: str
     popen: subprocess.Popen[bytes]
     log: Path
 
@@ -105,15 +111,16 @@ def start_process(name: str, argv: list[str], env: dict[str, str], folder: Path)
             argv, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    return Process(name, popen, log)
+    return Process(popen, log)
 
 
-def stack_env(database: Path, redis_url: str, port: int) -> dict[str, str]:
+def stack_env(database: Path, redis_url: str, web_threads: int) -> dict[str, str]:
+    """The settings of every process of a stack (gunicorn gets its port later)."""
     return os.environ | {
         "FOLIO_ENV": "testing", "DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": redis_url,
         "SECRET_KEY": SECRET, "JOBS_ACTIVE_PREMIUM": "1000000", "ACCESS_TOKEN_TTL": "3600",
-        "PORT": str(port), "WEB_CONCURRENCY": str(WEB_WORKERS),
-        "GUNICORN_THREADS": str(WEB_THREADS), "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": str(web_threads),
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
     }  # fmt: skip
 
 
@@ -124,9 +131,9 @@ def flask_cli(env: dict[str, str], *args: str) -> None:
 
 
 def build_template(folder: Path, redis_url: str) -> Path:
-    """A migrated database with one premium user; each stack starts on a copy of it."""
+    """A migrated database with one premium user; every stack and floor gets a copy."""
     path = folder / "template.db"
-    env = stack_env(path, redis_url, 0)
+    env = stack_env(path, redis_url, 1)
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "create-user", "--email", EMAIL, "--username", USERNAME,
               "--password", PASSWORD)  # fmt: skip
@@ -134,7 +141,7 @@ def build_template(folder: Path, redis_url: str) -> Path:
     try:
         with connection:  # commits
             connection.execute("UPDATE users SET tier = 'premium' WHERE email = ?", (EMAIL,))
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all of it in the main file
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
     finally:
         connection.close()
     return path
@@ -148,7 +155,7 @@ def fresh_database(template: Path, folder: Path, name: str) -> Path:
 
 @dataclass
 class Stack:
-    """gunicorn (and optionally a Celery worker) on one database."""
+    """gunicorn, and a Celery worker once started, on one database."""
 
     database: Path
     env: dict[str, str]
@@ -157,7 +164,6 @@ class Stack:
     token: str = ""
     web: Process | None = None
     worker: Process | None = None
-    hostname: str = ""
 
     def start_web(self, attempts: int = 3) -> None:
         """gunicorn on a free port, logged in; another free port if that one was taken.
@@ -165,6 +171,7 @@ class Stack:
         Other test suites on this machine pick free ports too: the one chosen may be
         taken before gunicorn binds it, and something else would answer on it.
         """
+        failure = ""
         for attempt in range(1, attempts + 1):
             port = free_port()
             self.env["PORT"] = str(port)
@@ -200,10 +207,10 @@ class Stack:
         return str(login.json()["access_token"])
 
     def start_worker(self) -> None:
-        self.hostname = f"bench-{os.getpid()}-{self.database.stem}@%h"
-        argv = [str(BIN / "celery"), "--app", "worker.main", "worker", "--queues",
-                "default,bulk,maintenance", "--pool", "prefork", "--concurrency", "2",
-                "--loglevel", "INFO", "--hostname", self.hostname,
+        """The Procfile's worker with a prefork pool of 2, named; no mingle or gossip (start-up)."""
+        argv = [str(BIN / "celery"), "--app", "worker.main", "worker", "--queues", WORKER_QUEUES,
+                "--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO",
+                "--hostname", f"bench-{os.getpid()}-{self.database.stem}@%h",
                 "--without-mingle", "--without-gossip"]  # fmt: skip
         self.worker = start_process(f"worker-{self.database.stem}", argv, self.env, self.folder)
         deadline = time.monotonic() + 60
@@ -218,16 +225,25 @@ class Stack:
                 process.stop()
         self.worker = self.web = None
 
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+    def client(self) -> Client:
+        return Client(self.base_url, self.token)
+
+    def job_times(self, job_id: str) -> tuple[float, float]:
+        """(created -> started, started -> finished) in seconds, from the jobs table."""
+        with contextlib.closing(sqlite3.connect(self.database)) as connection:
+            row = connection.execute(
+                "SELECT created_at, started_at, finished_at FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        created, started, finished = (dt.datetime.fromisoformat(value) for value in row)
+        return (started - created).total_seconds(), (finished - started).total_seconds()
 
 
 @contextmanager
 def running_stack(
-    template: Path, folder: Path, redis_url: str, name: str, *, worker: bool
+    template: Path, folder: Path, redis_url: str, name: str, *, web_threads: int, worker: bool
 ) -> Iterator[Stack]:
     database = fresh_database(template, folder, name)
-    stack = Stack(database, stack_env(database, redis_url, 0), folder)
+    stack = Stack(database, stack_env(database, redis_url, web_threads), folder)
     try:
         stack.start_web()
         if worker:
@@ -237,50 +253,96 @@ def running_stack(
         stack.stop()
 
 
+class Client:
+    """One keep-alive HTTP/1.1 connection with the bearer token (``http.client``).
+
+    ``requests`` costs about 2 ms of CPU per request on this machine, as much as some
+    of the requests measured: a lighter client leaves the cores to the server.
+    """
+
+    IDLE = 3.0  # seconds; gunicorn closes a keep-alive connection idle for 5 (keepalive)
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 300) -> None:
+        url = urlsplit(base_url)
+        self.host, self.port, self.timeout = url.hostname or "127.0.0.1", url.port, timeout
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.connection: http.client.HTTPConnection | None = None
+        self.last_used = 0.0
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = self.headers | ({"Content-Type": "application/json"} if body else {})
+        for attempt in (1, 2):  # once more if the server closed an idle connection
+            if self.connection is None or time.monotonic() - self.last_used > self.IDLE:
+                self.close()
+                self.connection = http.client.HTTPConnection(self.host, self.port,
+                                                             timeout=self.timeout)  # fmt: skip
+            try:
+                self.connection.request(method, path, body=body, headers=headers)
+                response = self.connection.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            self.last_used = time.monotonic()
+            if response.will_close:
+                self.close()
+            return response.status, data
+        raise AssertionError("unreachable")
+
+    def json(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+        status, data = self.request(method, path, body)
+        return status, json.loads(data)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
 # -- 1. submit throughput -----------------------------------------------------------------
 
 
 class LoadGenerator:
-    """``CLIENTS`` threads, each with its own keep-alive ``requests.Session``."""
+    """``clients`` threads, each with its own keep-alive connection."""
 
-    def __init__(self, headers: dict[str, str]) -> None:
-        self.sessions = []
-        for _ in range(CLIENTS):
-            session = requests.Session()
-            session.headers.update(headers)
-            self.sessions.append(session)
-        self.pool = ThreadPoolExecutor(CLIENTS)
+    def __init__(self, stack: Stack, clients: int) -> None:
+        self.clients = [stack.client() for _ in range(clients)]
+        self.pool = ThreadPoolExecutor(clients)
 
-    def run(self, method: str, url: str, body: bytes | None, total: int) -> tuple[float, Counter]:
+    def run(self, method: str, path: str, body: bytes | None, total: int) -> tuple[float, Counter]:
         """Send ``total`` requests as fast as the clients can; returns (requests/s, statuses)."""
-        counter = itertools.count()
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        counter = itertools.count()  # shared: each request takes the next number
 
-        def client(session: requests.Session) -> Counter:
+        def send(client: Client) -> Counter:
             statuses: Counter = Counter()
             while next(counter) < total:
-                response = session.request(method, url, data=body, headers=headers, timeout=60)
-                statuses[response.status_code] += 1
+                status, _ = client.request(method, path, body)
+                statuses[status] += 1
             return statuses
 
         started = time.perf_counter()
-        results = list(self.pool.map(client, self.sessions))
+        results = list(self.pool.map(send, self.clients))
         elapsed = time.perf_counter() - started
         return total / elapsed, sum(results, Counter())
 
     def close(self) -> None:
         self.pool.shutdown()
-        for session in self.sessions:
-            session.close()
+        for client in self.clients:
+            client.close()
 
 
-def reset_queues(stack: Stack, settings: Settings) -> int:
+def reset_queues(stack: Stack) -> int:
     """Empty the broker's queues (Celery's purge) and cancel the jobs they held."""
-    producer = make_producer(settings)
-    purged = producer.control.purge()
-    with sqlite3.connect(stack.database, timeout=30) as connection:
+    producer = make_producer(Settings.from_env(stack.env))
+    try:
+        purged = int(producer.control.purge() or 0)
+    finally:
+        producer.close()
+    with contextlib.closing(sqlite3.connect(stack.database, timeout=30)) as connection, connection:
         connection.execute("UPDATE jobs SET status = 'cancelled' WHERE status = 'queued'")
-    return int(purged or 0)
+    return purged
 
 
 @dataclass
@@ -293,32 +355,30 @@ class Throughput:
         return statistics.median(self.submit) / statistics.median(self.bare)
 
 
-def measure_throughput(stack: Stack, *, requests_per_round: int, rounds: int) -> Throughput:
-    settings = Settings.from_env(stack.env)
-    load = LoadGenerator(stack.headers())
-    submit_url, bare_url = f"{stack.base_url}/api/jobs", f"{stack.base_url}/api/users/me"
+def measure_throughput(stack: Stack, *, per_round: int, rounds: int, clients: int) -> Throughput:
+    load = LoadGenerator(stack, clients)
+    submit_url, bare_url = "/api/jobs", "/api/users/me"
     body = json.dumps(REPORT_JOB).encode()
     result = Throughput()
     try:
         for method, url, data, status in (("GET", bare_url, None, 200),
                                           ("POST", submit_url, body, 202)):  # fmt: skip
-            _, statuses = load.run(method, url, data, 4 * CLIENTS)  # warm-up: connections, JIT
+            _, statuses = load.run(method, url, data, 4 * clients)  # warm-up: connections
             assert set(statuses) == {status}, statuses
-        reset_queues(stack, settings)
+        reset_queues(stack)
         for index in range(rounds):
             # Alternate which goes first, so a drift in the machine's load hits both alike.
-            order = ["bare", "submit"] if index % 2 == 0 else ["submit", "bare"]
-            for kind in order:
+            for kind in ("bare", "submit") if index % 2 == 0 else ("submit", "bare"):
                 if kind == "bare":
-                    rate, statuses = load.run("GET", bare_url, None, requests_per_round)
+                    rate, statuses = load.run("GET", bare_url, None, per_round)
                     assert set(statuses) == {200}, statuses
                     result.bare.append(rate)
                 else:
-                    rate, statuses = load.run("POST", submit_url, body, requests_per_round)
+                    rate, statuses = load.run("POST", submit_url, body, per_round)
                     assert set(statuses) == {202}, statuses
                     result.submit.append(rate)
-                    purged = reset_queues(stack, settings)
-                    assert purged == requests_per_round, (purged, requests_per_round)
+                    purged = reset_queues(stack)
+                    assert purged == per_round, (purged, per_round)
     finally:
         load.close()
     return result
@@ -327,50 +387,44 @@ def measure_throughput(stack: Stack, *, requests_per_round: int, rounds: int) ->
 # -- 2. import throughput -----------------------------------------------------------------
 
 
-def import_rows(count: int) -> bytes:
-    """``count`` valid API rows with unique ISBN-13s (979...), as a JSON request body."""
+def import_body(count: int) -> bytes:
+    """``POST /api/jobs`` of ``count`` valid rows with unique ISBN-13s (979...)."""
     rows = [
         {"title": b["title"], "author": b["author"], "isbn": b["isbn"],
-         "published_year": b["published_year"], "genre": b["genre"], "price": float(b["price"])}
+         "published_year": b["published_year"], "genre": b["genre"], "price": b["price"]}
         for b in seed.generate_books(count, start=1, owner_id=None, seed=11)
     ]  # fmt: skip
-    return json.dumps({"type": "books.import", "params": {"books": rows}}).encode()
+    return json_dumps({"type": "books.import", "params": {"books": rows}}).encode()
 
 
 @dataclass
 class ImportRun:
-    seconds: float  # submit to the end of the GET that saw "succeeded"
-    post_seconds: float  # the POST alone (its 202)
-    queued_seconds: float  # created_at -> started_at, from the jobs table
-    running_seconds: float  # started_at -> finished_at, from the jobs table
-    polls: int
+    seconds: float  # before the POST to the end of the GET that saw "succeeded"
+    post_seconds: float  # the POST alone, to its 202 read by the client
+    queued_seconds: float  # created_at -> started_at (the jobs table)
+    running_seconds: float  # started_at -> finished_at (the jobs table)
+    gets: int
 
 
 def run_import_job(stack: Stack, body: bytes, rows: int) -> ImportRun:
-    session = requests.Session()
-    session.headers.update(stack.headers() | {"Content-Type": "application/json"})
-    started = time.perf_counter()
-    submitted = session.post(f"{stack.base_url}/api/jobs", data=body, timeout=120)
-    post_seconds = time.perf_counter() - started
-    assert submitted.status_code == 202, submitted.text[:500]
-    job_url = f"{stack.base_url}/api/jobs/{submitted.json()['id']}"
-    polls = 0
-    while True:
-        polls += 1
-        job = session.get(job_url, params={"wait": 30}, timeout=120).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            break
-    seconds = time.perf_counter() - started
-    session.close()
+    client = stack.client()
+    try:
+        started = time.perf_counter()
+        status, job = client.json("POST", "/api/jobs", body)
+        post_seconds = time.perf_counter() - started
+        assert status == 202, (status, str(job)[:500])
+        gets = 0
+        while job["status"] not in TERMINAL:
+            gets += 1
+            status, job = client.json("GET", f"/api/jobs/{job['id']}?wait=30")
+            assert status == 200, (status, str(job)[:500])
+        seconds = time.perf_counter() - started
+    finally:
+        client.close()
     assert job["status"] == "succeeded", job.get("error")
     assert job["result"]["created"] == rows, job["result"]
-    with sqlite3.connect(stack.database) as connection:
-        created, started_at, finished_at = connection.execute(
-            "SELECT created_at, started_at, finished_at FROM jobs WHERE id = ?", (job["id"],)
-        ).fetchone()
-    times = [dt.datetime.fromisoformat(value) for value in (created, started_at, finished_at)]
-    return ImportRun(seconds, post_seconds, (times[1] - times[0]).total_seconds(),
-                     (times[2] - times[1]).total_seconds(), polls)  # fmt: skip
+    queued, running = stack.job_times(job["id"])
+    return ImportRun(seconds, post_seconds, queued, running, gets)
 
 
 @dataclass
@@ -386,10 +440,11 @@ class Floor:
 def import_floor(body: bytes, database: Path) -> Floor:
     """Validate every row, then insert them all in batches into ``database``'s empty books.
 
-    The rows are read back from JSON with the standard library, as the worker gets them
-    from the jobs table (prices as floats).
+    The rows are read from the JSON as the worker reads them from the jobs table
+    (``shared.db.json_loads``: prices as exact decimals); the insert sets the derived
+    columns as ``shared.services.imports`` does, in one transaction.
     """
-    rows = json.loads(body)["params"]["books"]
+    rows = json_loads(body)["params"]["books"]
     started = time.perf_counter()
     valid = [book_create_schema.load(row) for row in rows]
     validated = time.perf_counter()
@@ -400,7 +455,6 @@ def import_floor(body: bytes, database: Path) -> Floor:
                 "SELECT id FROM users WHERE email = ?", (EMAIL,)
             ).scalar_one()
             now = utcnow()
-            table = Book.__table__
             for start in range(0, len(valid), BATCH):
                 batch = [
                     {"title": d["title"], "author": d["author"],
@@ -411,7 +465,7 @@ def import_floor(body: bytes, database: Path) -> Floor:
                      "updated_at": now}
                     for d in valid[start : start + BATCH]
                 ]  # fmt: skip
-                connection.execute(insert(table), batch)
+                connection.execute(insert(Book.__table__), batch)
         inserted = time.perf_counter()
         with engine.connect() as connection:
             count = connection.exec_driver_sql("SELECT count(*) FROM books").scalar_one()
@@ -422,14 +476,15 @@ def import_floor(body: bytes, database: Path) -> Floor:
 
 
 def measure_imports(
-    template: Path, folder: Path, redis_url: str, *, rows: int, rounds: int
+    template: Path, folder: Path, redis_url: str, *, rows: int, rounds: int, web_threads: int
 ) -> tuple[list[ImportRun], list[Floor]]:
-    body = import_rows(rows)
+    body = import_body(rows)
     runs: list[ImportRun] = []
     floors: list[Floor] = []
     for index in range(rounds):
         floor_db = fresh_database(template, folder, f"floor-{index}")
-        with running_stack(template, folder, redis_url, f"import-{index}", worker=True) as stack:
+        with running_stack(template, folder, redis_url, f"import-{index}",
+                           web_threads=web_threads, worker=True) as stack:  # fmt: skip
             # Alternate which goes first (the stack idles while the floor is timed).
             if index % 2 == 0:
                 floors.append(import_floor(body, floor_db))
@@ -449,37 +504,49 @@ def measure_imports(
 class Latency:
     total_ms: list[float] = field(default_factory=list)
     post_ms: list[float] = field(default_factory=list)
+    queued_ms: list[float] = field(default_factory=list)  # created_at -> started_at
+    running_ms: list[float] = field(default_factory=list)  # started_at -> finished_at
     ping_ms: list[float] = field(default_factory=list)
+    bare_ms: list[float] = field(default_factory=list)  # one GET /api/users/me
 
 
 def measure_latency(stack: Stack, *, runs: int) -> Latency:
-    session = requests.Session()
-    session.headers.update(stack.headers())
     body = json.dumps(REPORT_JOB).encode()
-    post_headers = {"Content-Type": "application/json"}
     producer = make_producer(Settings.from_env(stack.env))
+    client = stack.client()
     result = Latency()
+    done: list[str] = []
     try:
-        for index in range(runs + 5):  # the first 5 warm both web workers and both pool slots
+        for index in range(WARM_UP + runs):
             started = time.perf_counter()
-            posted = session.post(f"{stack.base_url}/api/jobs", data=body, headers=post_headers,
-                                  timeout=30)  # fmt: skip
-            post_done = time.perf_counter()
-            job = session.get(f"{stack.base_url}/api/jobs/{posted.json()['id']}",
-                              params={"wait": 10}, timeout=30).json()  # fmt: skip
+            status, job = client.json("POST", "/api/jobs", body)
+            posted = time.perf_counter()
+            assert status == 202, (status, job)
+            status, job = client.json("GET", f"/api/jobs/{job['id']}?wait=10")
             ended = time.perf_counter()
+            assert status == 200, (status, job)
             assert job["status"] == "succeeded", job
             ping_started = time.perf_counter()
             replies = producer.control.ping(timeout=2, limit=1)  # the only worker
             ping_ms = (time.perf_counter() - ping_started) * 1000
-            assert replies, "no ping reply"
-            if index >= 5:
+            assert replies, "the worker did not answer the ping"
+            bare_started = time.perf_counter()
+            status, _ = client.request("GET", "/api/users/me")
+            bare_ms = (time.perf_counter() - bare_started) * 1000
+            assert status == 200, status
+            if index >= WARM_UP:
+                result.bare_ms.append(bare_ms)
                 result.total_ms.append((ended - started) * 1000)
-                result.post_ms.append((post_done - started) * 1000)
+                result.post_ms.append((posted - started) * 1000)
                 result.ping_ms.append(ping_ms)
+                done.append(job["id"])
     finally:
-        session.close()
+        client.close()
         producer.close()
+    for job_id in done:
+        queued, running = stack.job_times(job_id)
+        result.queued_ms.append(queued * 1000)
+        result.running_ms.append(running * 1000)
     return result
 
 
@@ -495,59 +562,65 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def report(
-    throughput: Throughput,
-    imports: tuple[list[ImportRun], list[Floor]],
-    latency: Latency,
-    *,
-    rows: int,
-    requests_per_round: int,
-) -> str:
-    runs, floors = imports
+def throughput_lines(result: Throughput, args: argparse.Namespace) -> tuple[str, list[str]]:
+    submit, bare = statistics.median(result.submit), statistics.median(result.bare)
+    row = (f"| `POST /api/jobs` (books.report), req/s | {submit:.0f} | {bare:.0f} "
+           f"(`GET /api/users/me`) | {result.ratio:.2f} | >= {GOAL_SUBMIT} "
+           f"{verdict(result.ratio >= GOAL_SUBMIT)} |")  # fmt: skip
+    return row, [
+        f"1. {args.rounds} rounds of {args.requests} requests each, {args.clients} keep-alive "
+        f"clients (http.client), gunicorn 2 workers x {args.web_threads} threads, no worker "
+        "consuming (queues purged after each submit round):",
+        "   submit req/s: " + ", ".join(f"{r:.0f}" for r in result.submit),
+        "   bare req/s:   " + ", ".join(f"{r:.0f}" for r in result.bare),
+    ]
+
+
+def import_lines(result: tuple[list[ImportRun], list[Floor]], rows: int) -> tuple[str, list[str]]:
+    runs, floors = result
     job_rate = rows / statistics.median(r.seconds for r in runs)
     floor_rate = rows / statistics.median(f.seconds for f in floors)
-    import_ratio = job_rate / floor_rate
-    median_ms = statistics.median(latency.total_ms)
-    lines = [
-        "| measure | figure | baseline | ratio | goal |",
-        "| --- | ---: | ---: | ---: | --- |",
-        f"| `POST /api/jobs` (books.report), req/s | {statistics.median(throughput.submit):.0f} "
-        f"| {statistics.median(throughput.bare):.0f} (`GET /api/users/me`) "
-        f"| {throughput.ratio:.2f} | >= {GOALS['submit']} {verdict(throughput.ratio >= 0.5)} |",
-        f"| {rows:,}-row import, rows/s | {job_rate:,.0f} | {floor_rate:,.0f} (validate + insert) "
-        f"| {import_ratio:.2f} | >= {GOALS['import']} {verdict(import_ratio >= 0.7)} |",
-        f"| trivial job, submit to succeeded, median ms | {median_ms:.1f} "
-        f"| {statistics.median(latency.ping_ms):.1f} (Celery ping) | - "
-        f"| < {GOALS['latency_ms']:.0f} ms {verdict(median_ms < GOALS['latency_ms'])} |",
-        "",
-        f"1. per round ({requests_per_round} requests, {CLIENTS} clients, gunicorn "
-        f"{WEB_WORKERS} workers x {WEB_THREADS} threads, no worker consuming; queue purged "
-        "after each round):",
-        "   submit req/s " + ", ".join(f"{r:.0f}" for r in throughput.submit),
-        "   bare req/s   " + ", ".join(f"{r:.0f}" for r in throughput.bare),
-        f"2. per run ({rows:,} rows, fresh database each):",
-    ]
+    ratio = job_rate / floor_rate
+    row = (f"| {rows:,}-row import, rows/s | {job_rate:,.0f} | {floor_rate:,.0f} "
+           f"(validate + insert) | {ratio:.2f} | >= {GOAL_IMPORT} "
+           f"{verdict(ratio >= GOAL_IMPORT)} |")  # fmt: skip
+    lines = [f"2. {len(runs)} runs of {rows:,} rows, a fresh database each:"]
     for run, floor in zip(runs, floors, strict=True):
         lines.append(
-            f"   job {run.seconds:.2f} s (POST {run.post_seconds:.2f} s, queued "
-            f"{run.queued_seconds:.2f} s, running {run.running_seconds:.2f} s, "
-            f"{run.polls} GET); floor {floor.seconds:.2f} s (validate "
-            f"{floor.validate_seconds:.2f} s + insert {floor.insert_seconds:.2f} s)"
+            f"   job {run.seconds:.1f} s (POST {run.post_seconds:.1f} s; in the jobs table: "
+            f"queued {run.queued_seconds:.1f} s, running {run.running_seconds:.1f} s; "
+            f"{run.gets} GET); floor {floor.seconds:.1f} s (validate "
+            f"{floor.validate_seconds:.1f} s + insert {floor.insert_seconds:.1f} s)"
         )
-    lines += [
-        f"3. {len(latency.total_ms)} runs: submit to succeeded median {median_ms:.1f} ms, "
-        f"p90 {percentile(latency.total_ms, 0.9):.1f} ms (POST alone: median "
-        f"{statistics.median(latency.post_ms):.1f} ms); Celery ping median "
-        f"{statistics.median(latency.ping_ms):.1f} ms, p90 "
-        f"{percentile(latency.ping_ms, 0.9):.1f} ms",
+    return row, lines
+
+
+def latency_lines(result: Latency) -> tuple[str, list[str]]:
+    median = statistics.median(result.total_ms)
+    bare = statistics.median(result.bare_ms)
+    row = (f"| trivial job, POST to succeeded (`?wait=`), median ms | {median:.1f} "
+           f"| {bare:.1f} (one `GET /api/users/me`) | {median / bare:.1f} "
+           f"| < {GOAL_LATENCY_MS:.0f} ms {verdict(median < GOAL_LATENCY_MS)} |")  # fmt: skip
+
+    def spread(values: list[float]) -> str:
+        return f"median {statistics.median(values):.1f}, p90 {percentile(values, 0.9):.1f}"
+
+    return row, [
+        f"3. {len(result.total_ms)} trivial jobs, one at a time, after {WARM_UP} untimed (ms):",
+        f"   POST to succeeded {spread(result.total_ms)}; the POST alone {spread(result.post_ms)}",
+        f"   in the jobs table: created -> started {spread(result.queued_ms)}; started -> "
+        f"finished {spread(result.running_ms)}",
+        f"   for scale: one GET /api/users/me {spread(result.bare_ms)}; Celery ping of the "
+        f"worker {spread(result.ping_ms)}",
     ]
-    return "\n".join(lines)
 
 
 def machine() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores "
-            f"(nproc {len(os.sched_getaffinity(0))}); Python {platform.python_version()}; "
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,  # noqa: S607
+                            capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+    return (f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}; "
+            f"{len(os.sched_getaffinity(0))} cores; Python {platform.python_version()}, "
             f"SQLite {sqlite3.sqlite_version}; load average {load}")  # fmt: skip
 
 
@@ -572,22 +645,24 @@ def profile_import(template: Path, folder: Path, rows: int) -> str:
     database = fresh_database(template, folder, "profile")
     app = Flask("bench-profile")
     init_db(app, Settings(env="testing", database_url=f"sqlite:///{database}"))
-    params = json.loads(import_rows(rows))["params"] | {"on_conflict": "fail", "on_error": "abort"}
+    params = json_loads(import_body(rows))["params"] | {"on_conflict": "fail",
+                                                        "on_error": "abort"}  # fmt: skip
+    profiler = cProfile.Profile()
     with app.app_context():
         owner = db.session.query(User).filter_by(email=EMAIL).one()
         job = Job(type="books.import", status=JobStatus.RUNNING, params=params, progress={},
                   attempts=1, cancel_requested=False, owner_id=owner.id)  # fmt: skip
-        profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
         imports.import_books(db.session, job, Quiet())
         db.session.commit()
         profiler.disable()
         elapsed = time.perf_counter() - started
+        db.session.remove()
         db.engine.dispose()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
-    return f"import_books in process: {elapsed:.2f} s for {rows:,} rows\n{out.getvalue()}"
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+    return f"import_books in this process, under cProfile: {elapsed:.1f} s\n{out.getvalue()}"
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -595,41 +670,62 @@ def profile_import(template: Path, folder: Path, rows: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400, help="requests per round (1)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of each (1)")
-    parser.add_argument("--rows", type=int, default=100_000, help="rows per import (2)")
-    parser.add_argument("--imports", type=int, default=3, help="import runs and floors (2)")
-    parser.add_argument("--latency-runs", type=int, default=50, help="trivial jobs (3)")
-    parser.add_argument("--profile", action="store_true", help="also cProfile the import")
+    parser.add_argument("--only", default="123", help="which measures to run (default: 123)")
+    parser.add_argument("--requests", type=int, default=300, help="(1) requests per round")
+    parser.add_argument("--rounds", type=int, default=5, help="(1) rounds of each")
+    parser.add_argument("--clients", type=int, default=8, help="(1) keep-alive clients")
+    parser.add_argument("--web-threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--rows", type=int, default=100_000, help="(2) rows per import")
+    parser.add_argument("--imports", type=int, default=3, help="(2) import runs and floors")
+    parser.add_argument("--latency-runs", type=int, default=50, help="(3) trivial jobs")
+    parser.add_argument("--profile", action="store_true", help="then cProfile import_books")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    print(f"machine: {machine()}", flush=True)
+    print(f"start: {machine()}", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="folio-bench-jobs-"))
     redis = RedisServer()
+    parts: dict[str, tuple[str, list[str]]] = {}
+
+    def done(name: str) -> None:
+        print(f"{name} measured ({time.perf_counter() - started:.0f} s)", flush=True)
+
     try:
         redis.start()
         template = build_template(folder, redis.url)
-        with ExitStack() as stacks:
-            stack = stacks.enter_context(
-                running_stack(template, folder, redis.url, "main", worker=False)
-            )
-            throughput = measure_throughput(stack, requests_per_round=args.requests,
-                                            rounds=args.rounds)  # fmt: skip
-            print(f"1. done ({time.perf_counter() - started:.0f} s)", flush=True)
-            stack.start_worker()
-            latency = measure_latency(stack, runs=args.latency_runs)
-            print(f"3. done ({time.perf_counter() - started:.0f} s)", flush=True)
-        imports = measure_imports(template, folder, redis.url, rows=args.rows,
-                                  rounds=args.imports)  # fmt: skip
-        print(f"2. done ({time.perf_counter() - started:.0f} s)\n", flush=True)
-        print(report(throughput, imports, latency, rows=args.rows,
-                     requests_per_round=args.requests))  # fmt: skip
+        if "1" in args.only or "3" in args.only:
+            with running_stack(template, folder, redis.url, "main", web_threads=args.web_threads,
+                               worker=False) as stack:  # fmt: skip
+                if "1" in args.only:
+                    throughput = measure_throughput(
+                        stack, per_round=args.requests, rounds=args.rounds, clients=args.clients
+                    )
+                    parts["1"] = throughput_lines(throughput, args)
+                    done("1. submit throughput")
+                if "3" in args.only:
+                    stack.start_worker()
+                    parts["3"] = latency_lines(measure_latency(stack, runs=args.latency_runs))
+                    done("3. trivial job latency")
+        if "2" in args.only:
+            imported = measure_imports(
+                template, folder, redis.url, rows=args.rows, rounds=args.imports,
+                web_threads=args.web_threads,
+            )  # fmt: skip
+            parts["2"] = import_lines(imported, args.rows)
+            done("2. import throughput")
+        print(
+            "\n| measure | figure | baseline | ratio | goal |\n| --- | ---: | ---: | ---: | --- |"
+        )
+        for key in sorted(parts):
+            print(parts[key][0])
+        print()
+        for key in sorted(parts):
+            print("\n".join(parts[key][1]))
         if args.profile:
             print("\n" + profile_import(template, folder, args.rows))
     finally:
         redis.remove()
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"\nmachine at the end: {machine()}\ntotal {time.perf_counter() - started:.0f} s")
+    print(f"\nend: {machine()}; total {time.perf_counter() - started:.0f} s")
     return 0
 
 
