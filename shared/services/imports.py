@@ -29,7 +29,8 @@ _BOOKS = Book.__table__
 _WRITTEN = ("title", "author", "author_key", "isbn", "isbn13", "published_year", "genre",
             "price", "updated_at")  # fmt: skip
 
-# One row's outcome of validation: its data, or its errors by field.
+# One row's outcome of validation: its data (with "isbn13", the canonical ISBN, added),
+# or its errors by field.
 Checked = tuple[dict[str, Any] | None, dict[str, list[str]] | None]
 
 
@@ -76,9 +77,12 @@ def _validate(rows: list[Any], run: Checkpoints) -> list[Checked]:
     for start in range(0, total, BATCH):
         for row in rows[start : start + BATCH]:
             try:
-                checked.append((book_create_schema.load(row), None))
+                data = book_create_schema.load(row)
             except ValidationError as exc:
                 checked.append((None, flatten_errors(exc.normalized_messages())))
+                continue
+            data["isbn13"] = None if data["isbn"] is None else to_isbn13(data["isbn"])
+            checked.append((data, None))
         done = min(start + BATCH, total)
         run.progress(done, total, "validating", percent=50 * done / total)
     return checked
@@ -86,7 +90,7 @@ def _validate(rows: list[Any], run: Checkpoints) -> list[Checked]:
 
 def _existing(session: DbSession, checked: list[Checked]) -> dict[str, tuple[int, int | None]]:
     """Books already in the catalog with an ISBN of the import: ISBN-13 -> (id, owner)."""
-    isbns = sorted({to_isbn13(d["isbn"]) for d, _ in checked if d and d["isbn"] is not None})
+    isbns = sorted({d["isbn13"] for d, _ in checked if d and d["isbn13"] is not None})
     found: dict[str, tuple[int, int | None]] = {}
     for batch in _batches(isbns):
         rows = session.execute(
@@ -112,7 +116,7 @@ def _plan(
         if data is None:
             plan.reject(index, errors or {})
             continue
-        key = None if data["isbn"] is None else to_isbn13(data["isbn"])
+        key = data["isbn13"]
         if key is None:
             plan.inserts[index] = data
             continue
@@ -169,7 +173,10 @@ def _write(session: DbSession, plan: _Plan, *, owner_id: int, run: Checkpoints) 
         update(_BOOKS).where(_BOOKS.c.id == bindparam("b_id"))
         .values({name: bindparam(f"v_{name}", type_=_BOOKS.c[name].type) for name in _WRITTEN})
     )  # fmt: skip
-    work: list[tuple[Any, list[Any]]] = [(insert(_BOOKS), b) for b in _batches(inserts)]
+    # RETURNING makes SQLAlchemy send each batch as one multi-row INSERT ("insertmanyvalues"):
+    # on SQLite that is three times faster than a statement per row, triggers included.
+    many_rows = insert(_BOOKS).returning(_BOOKS.c.id)
+    work: list[tuple[Any, list[Any]]] = [(many_rows, b) for b in _batches(inserts)]
     work += [(statement, b) for b in _batches(updates)]
     total, done = len(inserts) + len(updates), 0
     for query, batch in work:
@@ -180,10 +187,9 @@ def _write(session: DbSession, plan: _Plan, *, owner_id: int, run: Checkpoints) 
 
 def _columns(data: dict[str, Any], now: Any) -> dict[str, Any]:
     """A validated row as columns (Core skips the model's derived columns: set them)."""
-    isbn = data["isbn"]
     return {
         "title": data["title"], "author": data["author"], "author_key": author_key(data["author"]),
-        "isbn": isbn, "isbn13": None if isbn is None else to_isbn13(isbn),
+        "isbn": data["isbn"], "isbn13": data["isbn13"],
         "published_year": data["published_year"], "genre": data["genre"], "price": data["price"],
         "updated_at": now,
     }  # fmt: skip

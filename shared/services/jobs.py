@@ -149,7 +149,7 @@ def submit_job(
     """
     now = utcnow()
     _lock_user(session, owner.id)
-    fingerprint = _fingerprint(job_type.name, params)
+    fingerprint = _fingerprint(job_type.name, params) if idempotency_key is not None else ""
     if idempotency_key is not None:
         replay = _replay(session, owner.id, idempotency_key, fingerprint, now)
         if replay is not None:
