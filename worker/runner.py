@@ -46,9 +46,8 @@ class JobRun:
         percent = max(self.last["percent"], round(percent, 1))  # never backwards in one attempt
         self.last = {"percent": percent, "processed": processed, "total": total,
                      "message": message}  # fmt: skip
-        job_signals.write_progress(self.store, self.job_id, attempt=self.attempt,
-                                   progress=self.last)  # fmt: skip
-        if job_signals.cancel_flagged(self.store, self.job_id):
+        if job_signals.write_progress(self.store, self.job_id, attempt=self.attempt,
+                                      progress=self.last):  # fmt: skip
             raise JobCancelled
 
     def final(self, message: str) -> dict[str, Any]:
@@ -80,8 +79,8 @@ def run_job(celery: FolioCelery, job_id: str, handler: Handler) -> str | None:
     with _heartbeat(celery.redis, job_id, interval=settings.job_stale_after / 4):
         outcome = _attempt(celery, job, attempt, handler)
     if outcome in JobStatus.TERMINAL:
+        job_signals.notify_finished(celery.redis, job_id)  # first: a client is waiting
         job_signals.forget(celery.redis, [job_id])
-        job_signals.notify_finished(celery.redis, job_id)
     log.info("job %s attempt %d ended: %s", job_id, attempt, outcome or "claim lost")
     return outcome
 

@@ -28,15 +28,20 @@ LIVE_TTL = 86400  # seconds progress and cancel flags outlive a job that never e
 
 def write_progress(
     store: redis.Redis, job_id: str, *, attempt: int, progress: dict[str, Any]
-) -> None:
-    """Publish this attempt's progress (and count it as a heartbeat)."""
+) -> bool:
+    """Publish this attempt's progress (a heartbeat too); True if a cancel is flagged.
+
+    One round trip per checkpoint: the cancel flag is read in the same pipeline.
+    """
     try:
         with store.pipeline(transaction=False) as pipe:
             pipe.set(PROGRESS_PREFIX + job_id, json.dumps([attempt, progress]), ex=LIVE_TTL)
             pipe.zadd(HEARTBEATS_KEY, {job_id: time.time()})
-            pipe.execute()
+            pipe.exists(CANCEL_PREFIX + job_id)
+            return bool(pipe.execute()[-1])
     except redis.RedisError as exc:
         log.warning("progress of job %s not published: %s", job_id, exc)
+        return False
 
 
 def read_progress(store: redis.Redis, job_id: str, *, attempt: int) -> dict[str, Any] | None:
@@ -97,13 +102,6 @@ def flag_cancel(store: redis.Redis, job_id: str) -> None:
         store.set(CANCEL_PREFIX + job_id, "1", ex=LIVE_TTL)
     except redis.RedisError as exc:
         log.warning("cancel flag of job %s not set; the worker reads the row: %s", job_id, exc)
-
-
-def cancel_flagged(store: redis.Redis, job_id: str) -> bool:
-    try:
-        return bool(store.exists(CANCEL_PREFIX + job_id))
-    except redis.RedisError:
-        return False
 
 
 def notify_finished(store: redis.Redis, job_id: str) -> None:
