@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 from flask_cors import CORS
 from flask_migrate import Migrate
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli
 from api.blueprints import auth, books, health, jobs, search, users
@@ -19,6 +20,7 @@ from api.errors import register_error_handlers, request_id
 from api.extensions import Folio, folio
 from api.http import FolioRequest, IdConverter
 from api.json import FolioJSONProvider
+from api.limits import init_limiter
 from shared import models  # noqa: F401 - registers the tables for migrations
 from shared.broker import make_producer
 from shared.config import PROJECT_ROOT, Settings
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.converters["id"] = IdConverter
     app.url_map.merge_slashes = False  # "/api//books" is a 404 problem, not an HTML redirect
     app.json = FolioJSONProvider(app)
+    if settings.trusted_proxies:  # the client's address as the last trusted proxy saw it
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_content_length,
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (auth.bp, users.bp, books.bp, jobs.imports_bp, jobs.bp, search.bp, health.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    init_limiter(app)
     app.after_request(_finish_response)
     cli.register(app)
     logging.basicConfig(level=settings.log_level)

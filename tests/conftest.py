@@ -30,6 +30,9 @@ def test_settings(**overrides: Any) -> Settings:
         "secret_key": TEST_SECRET,
         "password_time_cost": 1,
         "password_memory_cost": 1024,
+        # Limits have their own tests (test_rate_limits.py); elsewhere they would only
+        # turn a long test's requests into 429s.
+        "ratelimit_enabled": False,
     }
     return Settings(**(values | overrides))
 
