@@ -142,6 +142,7 @@ def init_limiter(app: Flask) -> Limiter:
         route_limits[endpoint] = jobs
     for endpoint, decorate in route_limits.items():
         app.view_functions[endpoint] = decorate(app.view_functions[endpoint])
+    app.before_request(_remember_api_wide_limits)  # runs after the limiter's own check
     app.after_request(_rate_limit_headers)
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
     app.extensions["folio_limiter"] = limiter
@@ -173,11 +174,17 @@ def _rate_limit_headers(response: Response) -> Response:
     return response
 
 
+def _remember_api_wide_limits() -> None:
+    g.api_wide_limits = list(_limiter().current_limits)
+
+
 def _counted() -> list[tuple[RequestLimit, int, float]]:
     """The limits this request was counted against: (limit, remaining, reset time)."""
+    # A route's own limits replace the API-wide ones in Flask-Limiter's report: add them.
+    limits = {item.key: item for item in (*g.get("api_wide_limits", ()),
+                                          *_limiter().current_limits)}  # fmt: skip
     try:
-        counted = [(item, max(0, item.window[1]), item.window[0])
-                   for item in _limiter().current_limits]  # fmt: skip
+        counted = [(item, max(0, item.window[1]), item.window[0]) for item in limits.values()]
     except redis.RedisError:
         return []
     if counted:
