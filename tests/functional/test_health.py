@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 
 from flask import Flask
 
-from api import create_app
-from shared.db import db
 from shared.services.workers import HEARTBEAT_TTL, HEARTBEATS_KEY, record_heartbeat
 from tests.conftest import test_settings
 from tests.functional.conftest import assert_problem
-from tests.support.live import Api, LiveServer
+from tests.support.live import Api, serve
 from tests.support.servers import RedisServer, free_port
 from tests.support.workers import CeleryProcess
 
@@ -35,18 +32,8 @@ def test_ready_reports_database_redis_and_no_worker_as_degraded(app: Flask, api:
     }
 
 
-@contextmanager
-def _served(settings_overrides: dict[str, object]) -> Iterator[Api]:
-    """Another app instance over HTTP, its connection pool closed afterwards."""
-    other = create_app(test_settings(**settings_overrides))
-    server = LiveServer(other)
-    server.start()
-    try:
-        yield Api(server.url)
-    finally:
-        server.stop()
-        with other.app_context():
-            db.engine.dispose()
+def _served(settings_overrides: dict[str, Any]) -> Any:
+    return serve(test_settings(**settings_overrides))
 
 
 def test_ready_is_503_naming_redis_when_redis_is_unreachable(app: Flask) -> None:

@@ -20,7 +20,6 @@ import requests
 from flask import Flask
 from sqlalchemy import bindparam, text
 
-from api import create_app
 from shared.db import db, utcnow
 from shared.isbn import isbn13_check_digit
 from shared.job_types import BULK_QUEUE, QUEUES
@@ -29,7 +28,7 @@ from shared.models.job import initial_progress
 from shared.services import jobs
 from tests.conftest import test_settings, worker_env
 from tests.functional.conftest import assert_problem
-from tests.support.live import Api, LiveServer
+from tests.support.live import Api, serve
 from tests.support.servers import RedisServer
 from tests.support.workers import CeleryProcess
 
@@ -182,16 +181,9 @@ def _assert_accepted_or_unavailable(response: requests.Response) -> None:
 
 @contextmanager
 def _served(**overrides: Any) -> Iterator[str]:
-    """Another app instance over HTTP (its base URL), its connection pool closed afterwards."""
-    other = create_app(test_settings(**overrides))
-    server = LiveServer(other)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        with other.app_context():
-            db.engine.dispose()
+    """Another app instance over HTTP (its base URL)."""
+    with serve(test_settings(**overrides)) as client:
+        yield client.base_url
 
 
 def _stop_all(*processes: CeleryProcess) -> None:

@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,10 @@ import pytest
 import requests
 from flask import Flask
 
-from api import create_app
 from shared.config import PROJECT_ROOT
-from shared.db import db
 from tests.conftest import TEST_SECRET, test_settings
 from tests.functional.conftest import PASSWORD, assert_problem
-from tests.support.live import Api, LiveServer
+from tests.support.live import Api, serve
 from tests.support.servers import RedisServer, free_port, wait_for_port
 
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
@@ -33,21 +30,11 @@ LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Rese
 MakeUser = Callable[..., tuple[dict[str, Any], Api]]
 
 
-@contextmanager
-def limited(app: Flask, redis_url: str, **overrides: Any) -> Iterator[Api]:
+def limited(app: Flask, redis_url: str, **overrides: Any) -> Any:
     """Another app on the same database with rate limiting on, served over HTTP."""
     overrides = {"ratelimit_enabled": True} | overrides
-    settings = test_settings(database_url=app.config["SQLALCHEMY_DATABASE_URI"],
-                             redis_url=redis_url, **overrides)  # fmt: skip
-    other = create_app(settings)
-    server = LiveServer(other)
-    server.start()
-    try:
-        yield Api(server.url)
-    finally:
-        server.stop()
-        with other.app_context():
-            db.engine.dispose()
+    return serve(test_settings(database_url=app.config["SQLALCHEMY_DATABASE_URI"],
+                               redis_url=redis_url, **overrides))  # fmt: skip
 
 
 def login(client: Api, email: str) -> Api:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
 from flask import Flask
 from werkzeug.serving import make_server
+
+from api import create_app
+from shared.config import Settings
+from shared.db import db
 
 
 class LiveServer:
@@ -57,3 +63,17 @@ class Api:
 
     def as_user(self, token: str) -> Api:
         return Api(self.base_url, token)
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[Api]:
+    """Another app built from ``settings``, over HTTP; its connection pool closed afterwards."""
+    app = create_app(settings)
+    server = LiveServer(app)
+    server.start()
+    try:
+        yield Api(server.url)
+    finally:
+        server.stop()
+        with app.app_context():
+            db.engine.dispose()
