@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli
 from api.blueprints import auth, books, health, jobs, search, users
+from api.cache import init_cache
 from api.errors import register_error_handlers, request_id
 from api.extensions import Folio, folio
 from api.http import FolioRequest, IdConverter
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         include_object=include_in_autogenerate, compare_type=True,
     )  # fmt: skip
     app.extensions["folio"] = _services(settings)
+    init_cache(app, settings)
     app.before_request(_assign_request_id)
     app.before_request(_refuse_oversized_chunked_body)
     _configure_cors(app, settings)

@@ -26,13 +26,15 @@ class JobType:
     admin_only: bool = False
     # Produces a file that ``GET /api/jobs/{id}/result`` streams (else the result is JSON).
     result_file: bool = False
+    # Writes books: its success makes cached catalog reads unreachable.
+    changes_catalog: bool = False
 
     @property
     def task_name(self) -> str:
         return f"folio.jobs.{self.name}"
 
 
-BOOKS_IMPORT = JobType("books.import", BULK_QUEUE, ImportParamsSchema())
+BOOKS_IMPORT = JobType("books.import", BULK_QUEUE, ImportParamsSchema(), changes_catalog=True)
 BOOKS_EXPORT = JobType("books.export", BULK_QUEUE, ExportParamsSchema(), result_file=True)
 BOOKS_REPORT = JobType("books.report", DEFAULT_QUEUE, ReportParamsSchema())
 

@@ -15,6 +15,7 @@ from api import create_app
 from shared.config import Settings
 from shared.db import db
 from shared.job_types import QUEUES
+from shared.redis_client import make_redis
 from shared.services.workers import HEARTBEATS_KEY
 from tests.support.live import LiveServer
 from tests.support.servers import PostgresServer, RedisServer, postgres_binaries
@@ -129,6 +130,10 @@ def truncate_all(app: Flask) -> None:
             for table in TABLES:
                 db.session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - constants
         db.session.commit()
-        store = app.extensions["folio"].redis
+        services = app.extensions["folio"]
+        store = services.redis
         stale = [key for key in store.scan_iter("folio:*") if key != HEARTBEATS_KEY]
         store.delete(*stale, *QUEUES)
+        cache = make_redis(services.settings.cache_redis_url)  # its own database
+        cache.delete(*cache.scan_iter("folio:*"), "folio:none")
+        cache.close()

@@ -31,6 +31,7 @@ class FolioCelery(Celery):
 
     settings: Settings
     flask_app: Flask
+    cache_redis: redis.Redis
     redis: redis.Redis
 
 
@@ -52,6 +53,7 @@ def create_celery(settings: Settings) -> FolioCelery:
     )  # fmt: skip
     celery.settings, celery.flask_app = settings, flask_app
     celery.redis = make_redis(settings.redis_url)
+    celery.cache_redis = make_redis(settings.cache_redis_url)
     celery.steps["worker"].add(WorkerHeartbeat)
 
     def dispose_inherited_pool(**_: Any) -> None:

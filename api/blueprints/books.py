@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
 from api.auth import token_required
+from api.cache import cached_payload, catalog_changed
 from api.extensions import folio
 from api.http import load_json, load_query, no_content, page_envelope, public_json, url_only
 from shared.cursor import INVALID_CURSOR, InvalidCursor
@@ -39,7 +40,10 @@ def list_books() -> ResponseReturnValue:
 @bp.get("/<id:book_id>")
 def get_book(book_id: int) -> ResponseReturnValue:
     """One book."""
-    return public_json(book_schema.dump(books.get_book(db.session, book_id)))
+    body, headers = cached_payload(
+        lambda: (book_schema.dump(books.get_book(db.session, book_id)), {})
+    )
+    return public_json(body, headers=headers)
 
 
 @bp.post("")
@@ -49,6 +53,7 @@ def create_book(current_user: User) -> ResponseReturnValue:
     data = load_json(book_create_schema)
     book = books.create_book(db.session, owner=current_user, data=data)
     db.session.commit()
+    catalog_changed()
     location = url_for(".get_book", book_id=book.id)
     return book_schema.dump(book), HTTPStatus.CREATED, {"Location": location}
 
@@ -73,6 +78,7 @@ def _update(book_id: int, actor: User, *, partial: bool) -> ResponseReturnValue:
     data = load_json(book_patch_schema if partial else book_create_schema, partial=partial)
     books.update_book(db.session, book, data)
     db.session.commit()
+    catalog_changed()
     return book_schema.dump(book)
 
 
@@ -82,11 +88,17 @@ def delete_book(book_id: int, current_user: User) -> ResponseReturnValue:
     """Remove a book (owner or admin)."""
     books.delete_book(db.session, book_id=book_id, actor=current_user)
     db.session.commit()
+    catalog_changed()
     return no_content()
 
 
 def book_listing(**fixed: Any) -> ResponseReturnValue:
     """``GET /api/books`` and the lists built like it (``fixed`` filters, e.g. owner_id)."""
+    body, headers = cached_payload(lambda: _listing(fixed))
+    return public_json(body, headers=headers)
+
+
+def _listing(fixed: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     query = load_query(book_list_query_schema)
     filters = {key: query[key] for key in FILTER_KEYS if key in query} | fixed
     if "cursor" in query or "limit" in query:
@@ -99,10 +111,10 @@ def book_listing(**fixed: Any) -> ResponseReturnValue:
     body, link = page_envelope(
         books_schema.dump(result.items), total=result.total, page=page, per_page=per_page
     )
-    return public_json(body, headers={"Link": link})
+    return body, {"Link": link}
 
 
-def _cursor_page(query: dict[str, Any], filters: dict[str, Any]) -> ResponseReturnValue:
+def _cursor_page(query: dict[str, Any], filters: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     sort, after = query.get("sort", "id"), None
     if "cursor" in query:
         sort, filters, after = _resume(query, filters)
@@ -119,7 +131,7 @@ def _cursor_page(query: dict[str, Any], filters: dict[str, Any]) -> ResponseRetu
         headers["Link"] = f'<{url_only(cursor=next_cursor, limit=limit)}>; rel="next"'
     body = {"items": books_schema.dump(result.items), "has_more": result.has_more,
             "next_cursor": next_cursor}  # fmt: skip
-    return public_json(body, headers=headers)
+    return body, headers
 
 
 def _resume(query: dict[str, Any], filters: dict[str, Any]) -> tuple[str, dict[str, Any], Any]:

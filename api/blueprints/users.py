@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from api.auth import admin_required, token_required
 from api.blueprints.books import book_listing
+from api.cache import catalog_changed
 from api.http import load_json, no_content
 from shared.db import db
 from shared.models import User
@@ -47,6 +48,7 @@ def delete_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noq
     """Delete a user (admin); their books stay, without an owner."""
     users.delete_user(db.session, user_id)
     db.session.commit()
+    catalog_changed()  # their books lost their owner
     return no_content()
 
 
