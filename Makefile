@@ -43,6 +43,7 @@ test: install lint  ## lint, then the whole suite on SQLite and PostgreSQL with 
 bench: install  ## benchmarks; record their output in bench/RESULTS.md
 	$(BIN)/python -m bench.cursor_depth
 	$(BIN)/python -m bench.jobs
+	$(BIN)/python -m bench.limits
 
 clean:
 	rm -rf var/bench .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
