@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +10,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from shared.config import PROJECT_ROOT
 from shared.db import db
 from tests.conftest import TEST_SECRET, test_settings
 from tests.functional.conftest import PASSWORD, book_payload
 from tests.support.live import Api, serve
-from tests.support.servers import RedisServer, free_port, wait_for_port
+from tests.support.servers import RedisServer
+from tests.support.web import procfile_web
 from tests.support.workers import CeleryProcess
 
 MakeUser = Callable[..., tuple[dict[str, Any], Api]]
@@ -89,24 +85,13 @@ def test_reads_fall_through_to_the_database_while_the_cache_is_down(
 @pytest.fixture
 def two_workers(database_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Api]:
     """The Procfile's web line with 2 gunicorn workers sharing one cache."""
-    port = free_port()
-    env = os.environ | {
+    settings = {
         "FOLIO_ENV": "testing", "DATABASE_URL": database_url, "REDIS_URL": redis_server.url,
-        "SECRET_KEY": TEST_SECRET, "PORT": str(port), "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "1", "RATELIMIT_ENABLED": "false",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "SECRET_KEY": TEST_SECRET, "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "1",
+        "RATELIMIT_ENABLED": "false",
     }  # fmt: skip
-    procfile = (PROJECT_ROOT / "Procfile").read_text().splitlines()
-    line = next(line.split(": ", 1)[1] for line in procfile if line.startswith("web:"))
-    with (tmp_path / "web.log").open("w") as log:
-        web = subprocess.Popen(["bash", "-c", f"exec {line}"], env=env, cwd=PROJECT_ROOT,
-                               stdout=log, stderr=log, start_new_session=True)  # fmt: skip
-    try:
-        wait_for_port(port, timeout=60)
-        yield Api(f"http://127.0.0.1:{port}")
-    finally:
-        os.killpg(web.pid, signal.SIGTERM)
-        web.wait(timeout=30)
+    with procfile_web(settings, tmp_path / "web.log") as url:
+        yield Api(url)
 
 
 def _totals(client: Api, reads: int = 6) -> set[int]:

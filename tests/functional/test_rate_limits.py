@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +14,11 @@ import pytest
 import requests
 from flask import Flask
 
-from shared.config import PROJECT_ROOT
 from tests.conftest import TEST_SECRET, test_settings
 from tests.functional.conftest import PASSWORD, assert_problem
 from tests.support.live import Api, serve
-from tests.support.servers import RedisServer, free_port, wait_for_port
+from tests.support.servers import RedisServer
+from tests.support.web import procfile_web
 
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
@@ -220,24 +216,13 @@ def test_limits_fail_open_while_redis_is_down_and_resume_when_it_is_back(
 @pytest.fixture
 def gunicorn_4(database_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[str]:
     """The Procfile's web line with 4 gunicorn workers, search limited to 50 per window."""
-    port = free_port()
-    env = os.environ | {
+    settings = {
         "FOLIO_ENV": "testing", "DATABASE_URL": database_url, "REDIS_URL": redis_server.url,
-        "SECRET_KEY": TEST_SECRET, "PORT": str(port), "WEB_CONCURRENCY": "4",
+        "SECRET_KEY": TEST_SECRET, "WEB_CONCURRENCY": "4",
         "RATELIMIT_SEARCH": "50 per minute", "RATELIMIT_DEFAULT": "1000 per minute",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }  # fmt: skip
-    procfile = (PROJECT_ROOT / "Procfile").read_text().splitlines()
-    line = next(line.split(": ", 1)[1] for line in procfile if line.startswith("web:"))
-    with (tmp_path / "web.log").open("w") as log:
-        web = subprocess.Popen(["bash", "-c", f"exec {line}"], env=env, cwd=PROJECT_ROOT,
-                               stdout=log, stderr=log, start_new_session=True)  # fmt: skip
-    try:
-        wait_for_port(port, timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(web.pid, signal.SIGTERM)
-        web.wait(timeout=30)
+    with procfile_web(settings, tmp_path / "web.log") as url:
+        yield url
 
 
 def test_a_limit_holds_across_four_gunicorn_workers(gunicorn_4: str) -> None:

@@ -2,56 +2,30 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from shared.config import PROJECT_ROOT
 from tests.support.live import Api
-from tests.support.servers import RedisServer, free_port, wait_for_port
-
-PROCFILE = dict(
-    line.split(": ", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line
-)
+from tests.support.servers import RedisServer
+from tests.support.web import procfile_web, run_line
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Api]:
     """``release`` then ``web`` from the Procfile in production mode, stopped by PID."""
     redis = RedisServer()
-    web = None
-    port = free_port()
-    env = os.environ | {
-        "FOLIO_ENV": "production",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis.url,
+    settings = {
+        "FOLIO_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis.url,
         "SECRET_KEY": "stack-test-secret-0123456789abcdef-xyz",
-        "CORS_ORIGINS": "https://app.example",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    log = tmp_path_factory.mktemp("stack") / "web.log"
+        "CORS_ORIGINS": "https://app.example", "WEB_CONCURRENCY": "2",
+    }  # fmt: skip
     try:
         redis.start()
-        subprocess.run(["bash", "-c", PROCFILE["release"]], env=env, cwd=PROJECT_ROOT,
-                       check=True, capture_output=True, timeout=120)  # fmt: skip
-        with log.open("w") as out:
-            web = subprocess.Popen(
-                ["bash", "-c", f"exec {PROCFILE['web']}"],
-                env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out, start_new_session=True,
-            )  # fmt: skip
-        wait_for_port(port, timeout=60)
-        yield Api(f"http://127.0.0.1:{port}")
+        run_line("release", settings)
+        with procfile_web(settings, tmp_path_factory.mktemp("stack") / "web.log") as url:
+            yield Api(url)
     finally:
-        if web is not None:
-            os.killpg(web.pid, signal.SIGTERM)
-            web.wait(timeout=30)
         redis.remove()
 
 
