@@ -15,7 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli
-from api.blueprints import auth, books, health, jobs, search, users
+from api.blueprints import admin, auth, books, health, jobs, search, users
 from api.cache import init_cache
 from api.errors import register_error_handlers, request_id
 from api.extensions import Folio, folio
@@ -25,7 +25,7 @@ from api.limits import init_limiter
 from shared import models  # noqa: F401 - registers the tables for migrations
 from shared.broker import make_producer
 from shared.config import PROJECT_ROOT, Settings
-from shared.cursor import CursorCodec
+from shared.cursor import book_cursors
 from shared.db import db, include_in_autogenerate, init_db
 from shared.redis_client import make_redis
 from shared.security.passwords import Passwords
@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_assign_request_id)
     app.before_request(_refuse_oversized_chunked_body)
     _configure_cors(app, settings)
-    for blueprint in (auth.bp, users.bp, books.bp, jobs.imports_bp, jobs.bp, search.bp, health.bp):
+    blueprints = (auth.bp, users.bp, books.bp, jobs.imports_bp, jobs.bp, search.bp, admin.bp,
+                  health.bp)  # fmt: skip
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     init_limiter(app)
@@ -106,7 +108,7 @@ def _services(settings: Settings) -> Folio:
         passwords=Passwords(
             time_cost=settings.password_time_cost, memory_cost=settings.password_memory_cost
         ),
-        cursors=CursorCodec(settings.secret_key, salt="folio.books.cursor"),
+        cursors=book_cursors(settings.secret_key),
         celery=make_producer(settings),
     )
 

@@ -1,96 +1,62 @@
-"""Cached public catalog reads (Flask-Caching on the cache Redis, its own database).
+"""Cached public catalog reads on the web side (Flask-Caching on the cache Redis).
 
-``cached_payload(compute)`` answers a read from the cache or computes and stores it. The
-key holds the catalog version (``shared.services.catalog_cache``), the path and the
-whole query string, sorted: different pages and filters never share an entry, and a
-write makes every entry unreachable at once. When the cache Redis cannot answer, reads
-go to the database (never a 500), and the first failure of an incident is logged.
+``catalog_read(kind)`` answers a public read from the cache or computes it, the same
+way a worker warming the cache does (``shared.services.catalog_reads``); the cache
+itself (versioned keys, stampede lock, outages) is ``shared.services.catalog_cache``.
+``catalog_changed()`` after a commit that changed books makes every cached read stale.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlencode
-
-import redis
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_caching import Cache
 
+from api.extensions import folio
+from api.http import public_json
+from shared.broker import send_housekeeping
 from shared.config import Settings
-from shared.services.catalog_cache import CACHE_PREFIX, VERSION_KEY
+from shared.db import db
+from shared.job_types import DROP_DEAD_CACHE_TASK
+from shared.services import catalog_reads
+from shared.services.catalog_cache import CACHE_PREFIX, CatalogCache, cache_client
+from shared.services.catalog_reads import POPULAR, CatalogRead
 
-log = logging.getLogger(__name__)
-TTL = 300  # seconds an entry lives even if no write makes it unreachable first
-Payload = tuple[Any, dict[str, str]]  # body and headers of a public read
 
-
-def init_cache(app: Flask, settings: Settings) -> Cache:
+def init_cache(app: Flask, settings: Settings) -> CatalogCache:
+    client = cache_client(settings.cache_redis_url)
     cache = Cache(app, config={
-        "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.cache_redis_url,
-        "CACHE_KEY_PREFIX": CACHE_PREFIX, "CACHE_DEFAULT_TIMEOUT": TTL,
-        "CACHE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "CACHE_TYPE": "RedisCache" if settings.cache_enabled else "NullCache",
+        "CACHE_REDIS_HOST": client, "CACHE_KEY_PREFIX": CACHE_PREFIX,
+        "CACHE_DEFAULT_TIMEOUT": settings.cache_ttl,
     })  # fmt: skip
-    app.extensions["folio_cache"] = cache
+    backend = cache.cache if settings.cache_enabled else None
+    catalog = CatalogCache(backend, client, ttl=settings.cache_ttl)
+    app.extensions["folio_cache"] = catalog
+    return catalog
+
+
+def catalog_cache() -> CatalogCache:
+    cache: CatalogCache = current_app.extensions["folio_cache"]
     return cache
 
 
-def _cache() -> Cache:
-    cache: Cache = current_app.extensions["folio_cache"]
-    return cache
+def catalog_read(kind: str, **ids: int) -> Response:
+    """The public read of this request (path, query and ``ids`` from the path)."""
+    args = {} if kind == POPULAR else request.args.to_dict()  # takes no parameters
+    read = CatalogRead.of(kind, request.path, args, **ids)
+    ttl = folio().settings.popular_flush_interval if kind == POPULAR else None
+    body, headers = catalog_cache().read(
+        read, lambda: catalog_reads.compute(db.session, folio().cursors, read), ttl=ttl
+    )
+    return public_json(body, headers=headers)
 
 
-class _Outage:
-    """Log the first cache failure of an incident, not one per request."""
+def catalog_changed(*, bulk: bool = False) -> None:
+    """Call after a commit that changed books: every cached read is now unreachable.
 
-    down = False
-
-    @classmethod
-    def failed(cls, exc: Exception) -> None:
-        if not cls.down:
-            log.warning("cache unavailable, reading from the database: %s", exc)
-        cls.down = True
-
-    @classmethod
-    def worked(cls) -> None:
-        if cls.down:
-            log.warning("cache available again")
-        cls.down = False
-
-
-def cached_payload(compute: Callable[[], Payload]) -> Payload:
-    """The read's body and headers, from the cache when this version has them."""
-    cache = _cache()
-    try:
-        version = cache.get(VERSION_KEY) or 0
-        key = _key(version)
-        hit = cache.get(key)
-    except redis.RedisError as exc:
-        _Outage.failed(exc)
-        return compute()
-    _Outage.worked()
-    if hit is not None:
-        body, headers = hit
-        return body, headers
-    payload = compute()
-    try:
-        cache.set(key, payload)
-    except redis.RedisError as exc:
-        _Outage.failed(exc)
-    return payload
-
-
-def _key(version: int) -> str:
-    query = urlencode(sorted(request.args.items(multi=True)))
-    digest = hashlib.sha256(f"{request.path}?{query}".encode()).hexdigest()
-    return f"books:v{version}:{digest}"
-
-
-def catalog_changed() -> None:
-    """Call after a commit that changed books: every cached read is now unreachable."""
-    try:
-        _cache().cache.inc(VERSION_KEY)
-    except redis.RedisError as exc:
-        _Outage.failed(exc)
+    ``bulk`` (many books changed): a worker also deletes the dead entries now.
+    """
+    cache = catalog_cache()
+    cache.bump()
+    if bulk and cache.backend is not None:
+        send_housekeeping(folio().celery, DROP_DEAD_CACHE_TASK)

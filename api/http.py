@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Request, Response, jsonify, request
 from marshmallow import Schema
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter
+
+from shared import pages
 
 
 class IdConverter(BaseConverter):
@@ -70,50 +70,12 @@ def conditional_json(
     return response
 
 
-def url_with(**changes: Any) -> str:
-    """The current path and query with some parameters changed (``None`` drops one)."""
-    args = request.args.to_dict()
-    for key, value in changes.items():
-        if value is None:
-            args.pop(key, None)
-        else:
-            args[key] = str(value)
-    query = urlencode(args)
-    return f"{request.path}?{query}" if query else request.path
-
-
-def url_only(**params: Any) -> str:
-    """The current path with only ``params`` as its query (none of the request's own)."""
-    return f"{request.path}?{urlencode(params)}"
-
-
 def page_envelope(
     items: list[Any], *, total: int, page: int, per_page: int
 ) -> tuple[dict[str, Any], str]:
-    """The page-mode body (items, pagination, links) and its RFC 8288 ``Link`` header."""
-    total_pages = math.ceil(total / per_page)
-    has_next, has_prev = page < total_pages, page > 1
-    links = {
-        "self": url_with(page=page, per_page=per_page),
-        "first": url_with(page=1, per_page=per_page),
-        "last": url_with(page=max(total_pages, 1), per_page=per_page),
-        "next": url_with(page=page + 1, per_page=per_page) if has_next else None,
-        "prev": url_with(page=page - 1, per_page=per_page) if has_prev else None,
-    }
-    body = {
-        "items": items,
-        "pagination": {
-            "page": page, "per_page": per_page, "total_pages": total_pages,
-            "total_items": total, "has_next": has_next, "has_prev": has_prev,
-            "next_page": page + 1 if has_next else None,
-            "prev_page": page - 1 if has_prev else None,
-        },
-        "links": links,
-    }  # fmt: skip
-    header = ", ".join(
-        f'<{url}>; rel="{rel}"' for rel, url in links.items() if url and rel != "self"
-    )
-    return body, header
+    """The page-mode body and ``Link`` header of this request (links keep its query)."""
+    return pages.page_envelope(items, total=total, page=page, per_page=per_page,
+                               path=request.path, args=request.args.to_dict())  # fmt: skip
 
 
 def no_content() -> Response:

@@ -15,7 +15,7 @@ from kombu.exceptions import KombuError
 from redis import RedisError
 
 from shared.config import VISIBILITY_TIMEOUT, Settings
-from shared.job_types import DEFAULT_QUEUE, QUEUES, JobType
+from shared.job_types import DEFAULT_QUEUE, MAINTENANCE_QUEUE, QUEUES, JobType
 
 log = logging.getLogger(__name__)
 # One quick reconnect (a pooled connection may be stale after a broker restart), then
@@ -59,6 +59,19 @@ def make_producer(settings: Settings) -> Celery:
     app = Celery("folio", set_as_current=False)
     app.conf.update(celery_config(settings))
     return app
+
+
+def send_housekeeping(celery: Celery, task_name: str) -> bool:
+    """Send a housekeeping task (no job row) to the maintenance queue; False if not sent.
+
+    Only for work that is safe to lose: the next beat run or expiry does it anyway.
+    """
+    try:
+        celery.send_task(task_name, queue=MAINTENANCE_QUEUE, retry=False)
+    except (KombuError, RedisError, OSError) as exc:
+        log.warning("broker unavailable, %s not sent: %s", task_name, exc)
+        return False
+    return True
 
 
 def send_job(

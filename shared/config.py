@@ -23,7 +23,9 @@ DEV_DATABASE_URL = "sqlite:///var/folio.db"
 POSITIVE = ("access_token_ttl", "refresh_token_ttl", "jobs_active_free", "jobs_active_standard",
             "jobs_active_premium", "job_result_ttl", "job_max_attempts", "import_max_rows",
             "max_content_length", "job_stale_after", "job_requeue_after", "job_sweep_interval",
-            "job_purge_interval", "job_time_limit", "worker_concurrency")  # fmt: skip
+            "job_purge_interval", "job_time_limit", "worker_concurrency", "cache_ttl",
+            "cache_warm_top", "popular_flush_interval")  # fmt: skip
+NON_NEGATIVE = ("trusted_proxies", "cache_warm_interval")  # 0: none / switched off
 # Celery's Redis transport redelivers an unacknowledged message after this long; a job
 # allowed to run longer would be started again while still running.
 VISIBILITY_TIMEOUT = 3600
@@ -88,6 +90,11 @@ class Settings:
     redis_url: str = ""  # development default: the embedded Redis (DEV_REDIS_URL)
     broker_url: str = ""  # default: REDIS_URL
     cache_redis_url: str = ""
+    cache_enabled: bool = True
+    cache_ttl: int = 300  # seconds a cached read lives if no write makes it stale first
+    cache_warm_interval: int = 300  # beat runs the cache warming this often (0: never)
+    cache_warm_top: int = 20  # how many of the hottest reads a warming recomputes
+    popular_flush_interval: int = 30  # beat adds the counted views to the database
     secret_key: str = DEV_SECRET
     jwt_secret_key: str = ""
     jwt_issuer: str = "folio"
@@ -153,8 +160,14 @@ class Settings:
                 f"JOB_TIME_LIMIT must stay 300 s below the broker's visibility timeout "
                 f"({VISIBILITY_TIMEOUT} s), or a running job would be delivered again"
             )
-        if self.trusted_proxies < 0:
-            raise ConfigError("TRUSTED_PROXIES must be 0 or more")
+        for name in NON_NEGATIVE:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name.upper()} must be 0 or more")
+        self._validate_limits()
+        if self.env == "production":
+            self._validate_production()
+
+    def _validate_limits(self) -> None:
         for name in LIMITS:
             try:
                 parse_many(getattr(self, name))
@@ -162,8 +175,8 @@ class Settings:
                 raise ConfigError(
                     f"{name.upper()} is not a rate limit like '10 per minute'"
                 ) from None
-        if self.env != "production":
-            return
+
+    def _validate_production(self) -> None:
         if DEV_SECRET in (self.secret_key, self.jwt_secret_key):
             raise ConfigError("production refuses the development SECRET_KEY/JWT_SECRET_KEY")
         if len(self.secret_key) < 32 or len(self.jwt_secret_key) < 32:
@@ -199,12 +212,13 @@ class Settings:
             "jwt_secret_key": get("JWT_SECRET_KEY", ""),
             "cors_origins": tuple(o.strip() for o in origins.split(",") if o.strip()),
             "ratelimit_enabled": _bool(get("RATELIMIT_ENABLED", "true"), "RATELIMIT_ENABLED"),
+            "cache_enabled": _bool(get("CACHE_ENABLED", "true"), "CACHE_ENABLED"),
             "log_level": get("LOG_LEVEL", "INFO").upper(),
         }
         for name in ("jwt_issuer", "jwt_audience", *LIMITS):
             if get(name.upper()):
                 values[name] = get(name.upper())
-        for name in (*POSITIVE, "trusted_proxies"):
+        for name in (*POSITIVE, *NON_NEGATIVE):
             raw = get(name.upper())
             if raw:
                 values[name] = _int(raw, name.upper())

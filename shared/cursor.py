@@ -42,3 +42,8 @@ class CursorCodec:
         if not well_formed:
             raise InvalidCursor(INVALID_CURSOR)
         return payload["s"], payload["f"], payload["k"]
+
+
+def book_cursors(secret_key: str) -> CursorCodec:
+    """The codec of the catalog's cursors (the web makes them, a warming worker too)."""
+    return CursorCodec(secret_key, salt="folio.books.cursor")

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from marshmallow import Schema
 
-from shared.schemas.job import ExportParamsSchema, ImportParamsSchema, ReportParamsSchema
+from shared.schemas.job import (
+    CacheInvalidateParamsSchema,
+    CacheWarmParamsSchema,
+    ExportParamsSchema,
+    ImportParamsSchema,
+    ReportParamsSchema,
+)
 
 DEFAULT_QUEUE = "default"
 BULK_QUEUE = "bulk"  # imports and exports: long, heavy, kept apart from quick jobs
@@ -37,9 +43,20 @@ class JobType:
 BOOKS_IMPORT = JobType("books.import", BULK_QUEUE, ImportParamsSchema(), changes_catalog=True)
 BOOKS_EXPORT = JobType("books.export", BULK_QUEUE, ExportParamsSchema(), result_file=True)
 BOOKS_REPORT = JobType("books.report", DEFAULT_QUEUE, ReportParamsSchema())
+CACHE_WARM = JobType("cache.warm", MAINTENANCE_QUEUE, CacheWarmParamsSchema(), admin_only=True)
+CACHE_INVALIDATE = JobType(
+    "cache.invalidate", MAINTENANCE_QUEUE, CacheInvalidateParamsSchema(), admin_only=True
+)
 
-JOB_TYPES: dict[str, JobType] = {t.name: t for t in (BOOKS_IMPORT, BOOKS_EXPORT, BOOKS_REPORT)}
+JOB_TYPES: dict[str, JobType] = {
+    t.name: t for t in (BOOKS_IMPORT, BOOKS_EXPORT, BOOKS_REPORT, CACHE_WARM, CACHE_INVALIDATE)
+}
 
-# Housekeeping tasks that beat schedules; they are not jobs (no row, no client).
+# Housekeeping tasks (beat's, or sent after bulk changes); not jobs: no row, no client.
 RECOVER_JOBS_TASK = "folio.maintenance.recover_jobs"
 PURGE_EXPIRED_TASK = "folio.maintenance.purge_expired"
+WARM_CACHE_TASK = "folio.maintenance.warm_cache"
+DROP_DEAD_CACHE_TASK = "folio.maintenance.drop_dead_cache"
+FLUSH_VIEWS_TASK = "folio.maintenance.flush_views"
+HOUSEKEEPING_TASKS = (RECOVER_JOBS_TASK, PURGE_EXPIRED_TASK, WARM_CACHE_TASK,
+                      DROP_DEAD_CACHE_TASK, FLUSH_VIEWS_TASK)  # fmt: skip

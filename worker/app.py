@@ -17,9 +17,18 @@ from flask import Flask
 from shared import models  # noqa: F401 - registers the tables
 from shared.broker import celery_config
 from shared.config import Settings
+from shared.cursor import CursorCodec, book_cursors
 from shared.db import db, init_db
-from shared.job_types import MAINTENANCE_QUEUE, PURGE_EXPIRED_TASK, RECOVER_JOBS_TASK
+from shared.job_types import (
+    FLUSH_VIEWS_TASK,
+    HOUSEKEEPING_TASKS,
+    MAINTENANCE_QUEUE,
+    PURGE_EXPIRED_TASK,
+    RECOVER_JOBS_TASK,
+    WARM_CACHE_TASK,
+)
 from shared.redis_client import make_redis
+from shared.services.catalog_cache import CatalogCache, cache_client, redis_backend
 from shared.services.workers import HEARTBEAT_TTL, forget_worker, record_heartbeat
 
 log = logging.getLogger(__name__)
@@ -31,7 +40,8 @@ class FolioCelery(Celery):
 
     settings: Settings
     flask_app: Flask
-    cache_redis: redis.Redis
+    catalog_cache: CatalogCache
+    cursors: CursorCodec
     redis: redis.Redis
 
 
@@ -47,13 +57,15 @@ def create_celery(settings: Settings) -> FolioCelery:
     celery = FolioCelery("folio", task_cls=FlaskTask, set_as_current=True)
     celery.conf.update(celery_config(settings))
     celery.conf.update(
-        task_routes={name: {"queue": MAINTENANCE_QUEUE}
-                     for name in (RECOVER_JOBS_TASK, PURGE_EXPIRED_TASK)},
+        task_routes={name: {"queue": MAINTENANCE_QUEUE} for name in HOUSEKEEPING_TASKS},
         beat_schedule=_beat_schedule(settings),
-    )  # fmt: skip
+    )
     celery.settings, celery.flask_app = settings, flask_app
     celery.redis = make_redis(settings.redis_url)
-    celery.cache_redis = make_redis(settings.cache_redis_url)
+    cache_store = cache_client(settings.cache_redis_url)
+    backend = redis_backend(cache_store, settings.cache_ttl) if settings.cache_enabled else None
+    celery.catalog_cache = CatalogCache(backend, cache_store, ttl=settings.cache_ttl)
+    celery.cursors = book_cursors(settings.secret_key)
     celery.steps["worker"].add(WorkerHeartbeat)
 
     def dispose_inherited_pool(**_: Any) -> None:
@@ -62,26 +74,26 @@ def create_celery(settings: Settings) -> FolioCelery:
             db.engine.dispose(close=False)
 
     worker_process_init.connect(dispose_inherited_pool, weak=False)
-    from worker.tasks import books, maintenance  # noqa: PLC0415 - tasks need the app
+    from worker.tasks import books, cache, maintenance  # noqa: PLC0415 - tasks need the app
 
     books.register(celery)
+    cache.register(celery)
     maintenance.register(celery)
     return celery
 
 
 def _beat_schedule(settings: Settings) -> dict[str, Any]:
     """Housekeeping; ``expires`` drops runs that waited longer than their interval."""
+    every = {
+        "recover-jobs": (RECOVER_JOBS_TASK, settings.job_sweep_interval),
+        "purge-expired": (PURGE_EXPIRED_TASK, settings.job_purge_interval),
+        "flush-views": (FLUSH_VIEWS_TASK, settings.popular_flush_interval),
+        "warm-cache": (WARM_CACHE_TASK, settings.cache_warm_interval),  # 0: switched off
+    }
     return {
-        "recover-jobs": {
-            "task": RECOVER_JOBS_TASK,
-            "schedule": float(settings.job_sweep_interval),
-            "options": {"expires": float(settings.job_sweep_interval)},
-        },
-        "purge-expired": {
-            "task": PURGE_EXPIRED_TASK,
-            "schedule": float(settings.job_purge_interval),
-            "options": {"expires": float(settings.job_purge_interval)},
-        },
+        name: {"task": task, "schedule": float(seconds), "options": {"expires": float(seconds)}}
+        for name, (task, seconds) in every.items()
+        if seconds > 0
     }
 
 

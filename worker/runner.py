@@ -16,12 +16,11 @@ from typing import Any
 import redis
 from sqlalchemy import insert
 
-from shared.broker import send_job
+from shared.broker import send_housekeeping, send_job
 from shared.db import DbSession, db
-from shared.job_types import JOB_TYPES
+from shared.job_types import DROP_DEAD_CACHE_TASK, JOB_TYPES
 from shared.models import Job, JobResultChunk, JobStatus
 from shared.services import job_signals, jobs
-from shared.services.catalog_cache import bump_version
 from shared.services.jobs import Checkpoints, JobCancelled, JobFailed, job_problem
 from worker.app import FolioCelery
 
@@ -80,7 +79,8 @@ def run_job(celery: FolioCelery, job_id: str, handler: Handler) -> str | None:
     with _heartbeat(celery.redis, job_id, interval=settings.job_stale_after / 4):
         outcome = _attempt(celery, job, attempt, handler)
     if outcome == JobStatus.SUCCEEDED and JOB_TYPES[job.type].changes_catalog:
-        bump_version(celery.cache_redis)  # before the client hears: read-your-writes
+        celery.catalog_cache.bump()  # before the client hears: read-your-writes
+        send_housekeeping(celery, DROP_DEAD_CACHE_TASK)  # then drop what it made stale
     if outcome in JobStatus.TERMINAL:
         job_signals.notify_finished(celery.redis, job_id)  # first: a client is waiting
         job_signals.forget(celery.redis, [job_id])

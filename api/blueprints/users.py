@@ -6,13 +6,13 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from api.auth import admin_required, token_required
-from api.blueprints.books import book_listing
-from api.cache import catalog_changed
+from api.cache import catalog_changed, catalog_read
 from api.http import load_json, no_content
 from shared.db import db
 from shared.models import User
 from shared.schemas.user import user_schema, user_update_schema
 from shared.services import users
+from shared.services.catalog_reads import BOOKS_LIST
 
 bp = Blueprint("users", __name__, url_prefix="/api/users")
 
@@ -48,7 +48,7 @@ def delete_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noq
     """Delete a user (admin); their books stay, without an owner."""
     users.delete_user(db.session, user_id)
     db.session.commit()
-    catalog_changed()  # their books lost their owner
+    catalog_changed(bulk=True)  # their books lost their owner
     return no_content()
 
 
@@ -56,4 +56,4 @@ def delete_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noq
 def user_books(user_id: int) -> ResponseReturnValue:
     """A user's books, listed like ``GET /api/books``."""
     users.get_user(db.session, user_id)
-    return book_listing(owner_id=user_id)
+    return catalog_read(BOOKS_LIST, owner_id=user_id)

@@ -11,7 +11,15 @@ import datetime as dt
 import unicodedata
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from shared.db import Money, UTCDateTime, db, utcnow
@@ -42,6 +50,7 @@ class Book(db.Model):  # type: ignore[name-defined]
         Index("ix_books_created_at_id", "created_at", "id"),
         Index("ix_books_genre_id", "genre", "id"),
         Index("ix_books_owner_id_id", "owner_id", "id"),
+        Index("ix_books_views_id", "views", "id"),  # the most viewed (popular books)
         UniqueConstraint("isbn13", name=ISBN_UNIQUE),
         CheckConstraint("(isbn IS NULL) = (isbn13 IS NULL)", name="ck_books_isbn13_with_isbn"),
         {"sqlite_autoincrement": True},
@@ -59,6 +68,8 @@ class Book(db.Model):  # type: ignore[name-defined]
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Views counted in Redis and added by beat (``shared.services.popular``).
+    views: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     @validates("author")
     def _keep_author_key(self, _key: str, value: str) -> str:

@@ -13,6 +13,7 @@ CONFLICT_POLICIES = ("fail", "skip", "update")
 ERROR_POLICIES = ("abort", "skip")
 EXPORT_FORMATS = ("csv", "jsonl")
 REPORT_GROUPS = ("genre", "decade", "author")
+CACHE_SCOPES = ("books", "all")
 MAX_WAIT = 30
 
 
@@ -57,6 +58,14 @@ class ReportParamsSchema(Schema):
     def _unique(self, value: list[str], **_: Any) -> None:
         if len(set(value)) != len(value):
             raise ValidationError("Must not name a group twice.")
+
+
+class CacheWarmParamsSchema(Schema):
+    """``cache.warm`` takes no params (an unknown one is a 400, as everywhere)."""
+
+
+class CacheInvalidateParamsSchema(Schema):
+    scope = fields.String(required=True, validate=validate.OneOf(CACHE_SCOPES))
 
 
 class CsvImportQuerySchema(Schema):

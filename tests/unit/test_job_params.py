@@ -24,9 +24,13 @@ def _errors(job_type: object, params: object) -> dict[str, object]:
 
 
 def test_the_registry_names_a_queue_and_a_task_per_type() -> None:
-    assert set(JOB_TYPES) == {"books.import", "books.export", "books.report"}
-    assert (BOOKS_IMPORT.queue, BOOKS_EXPORT.queue, BOOKS_REPORT.queue) == ("bulk", "bulk",
-                                                                            "default")  # fmt: skip
+    assert set(JOB_TYPES) == {"books.import", "books.export", "books.report", "cache.warm",
+                              "cache.invalidate"}  # fmt: skip
+    queues = {name: job_type.queue for name, job_type in JOB_TYPES.items()}
+    assert queues == {"books.import": "bulk", "books.export": "bulk", "books.report": "default",
+                      "cache.warm": "maintenance", "cache.invalidate": "maintenance"}  # fmt: skip
+    assert {name for name, job_type in JOB_TYPES.items() if job_type.admin_only} == {
+        "cache.warm", "cache.invalidate"}  # fmt: skip
     assert BOOKS_IMPORT.task_name == "folio.jobs.books.import"
     assert BOOKS_EXPORT.result_file
     assert not BOOKS_IMPORT.result_file

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
+from shared.db import DbSession
 from shared.job_types import BOOKS_EXPORT, BOOKS_IMPORT, BOOKS_REPORT
+from shared.models import Job
 from shared.services import exports, imports, reports
+from shared.services.jobs import Checkpoints
 from worker.app import FolioCelery
 from worker.runner import run_job
 
@@ -20,6 +25,14 @@ def register(celery: FolioCelery) -> None:
     def export_books(job_id: str) -> Any:
         return run_job(celery, job_id, exports.export_books)
 
+    def cached_report(session: DbSession, job: Job, run: Checkpoints) -> dict[str, Any]:
+        """The same report of the same catalog version is computed once."""
+        params = json.dumps(job.params, sort_keys=True)
+        name = f"report:{hashlib.sha256(params.encode()).hexdigest()}"
+        return celery.catalog_cache.remember(
+            name, lambda: reports.catalog_report(session, job, run)
+        )
+
     @celery.task(name=BOOKS_REPORT.task_name)
     def report_books(job_id: str) -> Any:
-        return run_job(celery, job_id, reports.catalog_report)
+        return run_job(celery, job_id, cached_report)
