@@ -96,7 +96,7 @@ def worker_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
     return {
         "FOLIO_ENV": "testing", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
         "SECRET_KEY": TEST_SECRET, "JOB_STALE_AFTER": "3", "JOB_SWEEP_INTERVAL": "1",
-        "JOB_REQUEUE_AFTER": "3", "LOG_LEVEL": "INFO", **extra,
+        "JOB_REQUEUE_AFTER": "3", "POPULAR_FLUSH_INTERVAL": "1", "LOG_LEVEL": "INFO", **extra,
     }  # fmt: skip
 
 
@@ -111,7 +111,7 @@ def worker(app: Flask, database_url: str, redis_server: RedisServer) -> Iterator
 
 @pytest.fixture
 def beat(database_url: str, redis_server: RedisServer) -> Iterator[CeleryProcess]:
-    """``celery beat`` for one test: the sweeper runs every second."""
+    """``celery beat`` for one test: the sweeper and the views flush run every second."""
     process = CeleryProcess("beat", worker_env(database_url, redis_server.url))
     process.start()
     yield process
