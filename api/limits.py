@@ -18,8 +18,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import redis
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
 from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
+from limits.storage import RedisStorage
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -61,6 +62,52 @@ class StorageHealth(logging.Filter):
 
 # Per process, like the logger it filters (and like the metrics it will feed).
 STORAGE_HEALTH = StorageHealth()
+
+
+class CountingRedisStorage(RedisStorage):
+    """limits' Redis storage, which remembers what each count of this request returned.
+
+    Counting a fixed window is one Lua call that also returns the key's TTL; the window
+    stats of a key this request counted (remaining, reset: the headers) are answered from
+    that, instead of a ``GET`` and a ``TTL`` per limit: one round trip per limit instead
+    of three. They show the count as of this request's hit. Flask-Limiter's own check
+    is unchanged. Selected by the ``folio+redis://`` scheme.
+    """
+
+    STORAGE_SCHEME = ["folio+redis", "folio+rediss"]  # noqa: RUF012 - as limits declares it
+    SCRIPT_INCR_EXPIRE_TTL = b"""
+        local current = redis.call("incrby", KEYS[1], ARGV[2])
+        if tonumber(current) == tonumber(ARGV[2]) then
+            redis.call("expire", KEYS[1], ARGV[1])
+        end
+        return {current, redis.call("ttl", KEYS[1])}
+    """
+
+    def __init__(self, uri: str, **options: Any) -> None:
+        super().__init__(uri.removeprefix("folio+"), **options)
+
+    def initialize_storage(self, uri: str) -> None:
+        super().initialize_storage(uri)
+        self.lua_incr_expire_ttl = self.get_connection().register_script(
+            self.SCRIPT_INCR_EXPIRE_TTL
+        )
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        count, ttl = self.lua_incr_expire_ttl([self.prefixed_key(key)], [expiry, amount])
+        if has_request_context():
+            g.setdefault("limit_counts", {})[key] = (int(count), max(int(ttl), 0) + time.time())
+        return int(count)
+
+    def _counted(self, key: str) -> tuple[int, float] | None:
+        return g.get("limit_counts", {}).get(key) if has_request_context() else None
+
+    def get(self, key: str) -> int:
+        counted = self._counted(key)
+        return counted[0] if counted else super().get(key)
+
+    def get_expiry(self, key: str) -> float:
+        counted = self._counted(key)
+        return counted[1] if counted else super().get_expiry(key)
 
 
 def caller() -> User | None:
@@ -114,7 +161,7 @@ def init_limiter(app: Flask) -> Limiter:
         caller_key,
         app=app,
         application_limits=[default_limit],  # one budget per client across the API
-        storage_uri=settings.redis_url,
+        storage_uri=f"folio+{settings.redis_url}",
         # The storage's own prefix, so that Folio's keys share one namespace ("folio:").
         storage_options={
             "key_prefix": KEY_PREFIX,
