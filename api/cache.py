@@ -45,9 +45,9 @@ def catalog_read(kind: str, **ids: int) -> Response:
     args = {} if kind == POPULAR else request.args.to_dict()  # takes no parameters
     read = CatalogRead.of(kind, request.path, args, **ids)
     ttl = folio().settings.popular_flush_interval if kind == POPULAR else None
-    body, headers = catalog_cache().read(
-        read, lambda: catalog_reads.compute(db.session, folio().cursors, read), ttl=ttl
-    )
+    cache = catalog_cache()
+    reader = catalog_reads.Reader(db.session, folio().cursors, cache)
+    body, headers = cache.read(read, lambda: catalog_reads.compute(reader, read), ttl=ttl)
     return public_json(body, headers=headers)
 
 

@@ -152,11 +152,17 @@ def _violates_isbn_unique(exc: IntegrityError) -> bool:
 # -- reads --------------------------------------------------------------------------------
 
 
+def count_books(session: DbSession, filters: BookFilters) -> int:
+    return session.scalar(filtered(session, select(func.count(Book.id)), filters)) or 0
+
+
 def list_books(
-    session: DbSession, *, filters: BookFilters, sort: str, page: int, per_page: int
-) -> Page:
-    """One page (OFFSET) of the filtered catalog, with the total."""
-    total = session.scalar(filtered(session, select(func.count(Book.id)), filters)) or 0
+    session: DbSession, *, filters: BookFilters, sort: str, page: int, per_page: int,
+    total: int | None = None,
+) -> Page:  # fmt: skip
+    """One page (OFFSET) of the filtered catalog, with the total (counted unless given)."""
+    if total is None:
+        total = count_books(session, filters)
     offset = (page - 1) * per_page
     if offset >= total:  # past the end: also keeps absurd pages from reaching the database
         return Page([], total)
@@ -188,11 +194,12 @@ def list_books_after(
     return KeysetPage(items, has_more=len(rows) > limit, last_key=last)
 
 
-def search_books(session: DbSession, *, q: str, page: int, per_page: int) -> Page:
+def search_books(
+    session: DbSession, *, q: str, page: int, per_page: int, total: int | None = None
+) -> Page:
     """Full-text search over title and author, best match first (title above author)."""
-    total = session.scalar(
-        filtered(session, select(func.count(Book.id)), BookFilters(q=q))
-    ) or 0  # fmt: skip
+    if total is None:
+        total = count_books(session, BookFilters(q=q))
     offset = (page - 1) * per_page
     if offset >= total:
         return Page([], total)

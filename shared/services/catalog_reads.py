@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from marshmallow import ValidationError
@@ -29,6 +29,7 @@ from shared.schemas.book import (
 from shared.services import books, popular
 from shared.services.books import BookFilters
 
+T = TypeVar("T")
 Payload = tuple[Any, dict[str, str]]  # body, and the headers computed with it
 FILTER_KEYS = ("genre", "author", "year_from", "year_to", "q")
 DEFAULT_PAGE_SIZE = 20
@@ -71,30 +72,55 @@ class CatalogRead:
         return f"GET {self.path}?{query}" if query else f"GET {self.path}"
 
 
-def compute(session: DbSession, cursors: CursorCodec, read: CatalogRead) -> Payload:
+class Memo(Protocol):
+    """Where totals are remembered per catalog version (the catalog cache)."""
+
+    def remember(self, name: str, compute: Callable[[], T], *, ttl: int | None = None) -> T: ...
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What computing a read needs: the session, the cursor codec, and a memo of totals
+    (a page of a list shares its total with the other pages of the same filters)."""
+
+    session: DbSession
+    cursors: CursorCodec
+    memo: Memo | None = None
+
+    def total(self, filters: BookFilters) -> int:
+        if self.memo is None:
+            return books.count_books(self.session, filters)
+        name = json.dumps(filters.as_dict(), sort_keys=True, ensure_ascii=False)
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        return self.memo.remember(f"total:{digest}",
+                                  lambda: books.count_books(self.session, filters))  # fmt: skip
+
+
+def compute(reader: Reader, read: CatalogRead) -> Payload:
     """The payload of ``read`` from the database (``ValidationError`` for a bad query)."""
-    return _KINDS[read.kind](session, cursors, read)
+    return _KINDS[read.kind](reader, read)
 
 
-def _book(session: DbSession, _: CursorCodec, read: CatalogRead) -> Payload:
-    return book_schema.dump(books.get_book(session, read.book_id or 0)), {}
+def _book(reader: Reader, read: CatalogRead) -> Payload:
+    return book_schema.dump(books.get_book(reader.session, read.book_id or 0)), {}
 
 
-def _popular(session: DbSession, _: CursorCodec, __: CatalogRead) -> Payload:
-    return {"items": popular.most_viewed(session)}, {}
+def _popular(reader: Reader, _: CatalogRead) -> Payload:
+    return {"items": popular.most_viewed(reader.session)}, {}
 
 
-def _search(session: DbSession, _: CursorCodec, read: CatalogRead) -> Payload:
+def _search(reader: Reader, read: CatalogRead) -> Payload:
     args = dict(read.args)
     query = search_query_schema.load(args)
-    page, per_page = query["page"], query["per_page"]
-    result = books.search_books(session, q=query["q"], page=page, per_page=per_page)
+    page, per_page, q = query["page"], query["per_page"], query["q"]
+    total = reader.total(BookFilters(q=q))
+    result = books.search_books(reader.session, q=q, page=page, per_page=per_page, total=total)
     body, link = page_envelope(books_schema.dump(result.items), total=result.total, page=page,
                                per_page=per_page, path=read.path, args=args)  # fmt: skip
     return body, {"Link": link}
 
 
-def _listing(session: DbSession, cursors: CursorCodec, read: CatalogRead) -> Payload:
+def _listing(reader: Reader, read: CatalogRead) -> Payload:
     """``GET /api/books`` and the lists built like it (a user's books: ``owner_id``)."""
     args = dict(read.args)
     query = book_list_query_schema.load(args)
@@ -102,27 +128,26 @@ def _listing(session: DbSession, cursors: CursorCodec, read: CatalogRead) -> Pay
     if read.owner_id is not None:
         filters["owner_id"] = read.owner_id
     if "cursor" in query or "limit" in query:
-        return _cursor_page(session, cursors, read, query, filters)
+        return _cursor_page(reader, read, query, filters)
     sort = query.get("sort", "id")
     page, per_page = query.get("page", 1), query.get("per_page", DEFAULT_PAGE_SIZE)
-    result = books.list_books(
-        session, filters=BookFilters(**filters), sort=sort, page=page, per_page=per_page
-    )
+    bound = BookFilters(**filters)
+    result = books.list_books(reader.session, filters=bound, sort=sort, page=page,
+                              per_page=per_page, total=reader.total(bound))  # fmt: skip
     body, link = page_envelope(books_schema.dump(result.items), total=result.total, page=page,
                                per_page=per_page, path=read.path, args=args)  # fmt: skip
     return body, {"Link": link}
 
 
 def _cursor_page(
-    session: DbSession, cursors: CursorCodec, read: CatalogRead, query: dict[str, Any],
-    filters: dict[str, Any],
-) -> Payload:  # fmt: skip
-    sort, after = query.get("sort", "id"), None
+    reader: Reader, read: CatalogRead, query: dict[str, Any], filters: dict[str, Any]
+) -> Payload:
+    sort, after, cursors = query.get("sort", "id"), None, reader.cursors
     if "cursor" in query:
         sort, filters, after = _resume(cursors, query, filters)
     limit = query.get("limit", DEFAULT_PAGE_SIZE)
     result = books.list_books_after(
-        session, filters=BookFilters(**filters), sort=sort, after=after, limit=limit
+        reader.session, filters=BookFilters(**filters), sort=sort, after=after, limit=limit
     )
     next_cursor = None
     headers = {}
@@ -164,6 +189,6 @@ def _only(mapping: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k in keys}
 
 
-_KINDS: dict[str, Callable[[DbSession, CursorCodec, CatalogRead], Payload]] = {
+_KINDS: dict[str, Callable[[Reader, CatalogRead], Payload]] = {
     BOOKS_LIST: _listing, BOOK: _book, POPULAR: _popular, SEARCH: _search,
 }  # fmt: skip

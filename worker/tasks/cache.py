@@ -31,11 +31,12 @@ from worker.runner import run_job
 
 def register(celery: FolioCelery) -> None:
     cache, settings = celery.catalog_cache, celery.settings
+    reader = catalog_reads.Reader(db.session, celery.cursors, cache)
 
     def compute(read: CatalogRead) -> Payload | None:
         """A read's payload, or ``None`` when it no longer answers 200 (a deleted book)."""
         try:
-            return catalog_reads.compute(db.session, celery.cursors, read)
+            return catalog_reads.compute(reader, read)
         except (ValidationError, NotFound):
             return None
 

@@ -1,0 +1,182 @@
+"""Popular books (API.md section 3): views counted per 200 read, flushed by beat, listed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from shared.db import db
+from shared.services.popular import PENDING
+from tests.conftest import test_settings, worker_env
+from tests.support.live import Api, serve
+from tests.support.servers import RedisServer
+from tests.support.workers import CeleryProcess
+
+POPULAR = "/api/books/popular"
+DEADLINE = 15.0  # seconds a flush by beat (every second in tests) may take to show
+
+
+def add_books(client: Api, *titles: str) -> list[dict[str, Any]]:
+    """Create books without ISBNs (so any number of them fit) and return them."""
+    created = []
+    for title in titles:
+        response = client.post("/api/books", json={"title": title, "author": "Some Author"})
+        assert response.status_code == 201, response.text
+        created.append(response.json())
+    return created
+
+
+def view(client: Api, book_id: int, times: int = 1) -> dict[str, Any]:
+    """Read a book ``times`` times (each a 200, so each a view); its body as last read."""
+    body: dict[str, Any] = {}
+    for _ in range(times):
+        response = client.get(f"/api/books/{book_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+    return body
+
+
+def popular(client: Api) -> list[dict[str, Any]]:
+    response = client.get(POPULAR)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def ranking(items: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    return [(item["id"], item["views"]) for item in items]
+
+
+def popular_until(
+    client: Api, expected: list[tuple[int, int]], *, timeout: float = DEADLINE
+) -> list[dict[str, Any]]:
+    """Poll the popular list until its (id, views) are ``expected``; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    items = popular(client)
+    while ranking(items) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        items = popular(client)
+    assert ranking(items) == expected
+    return items
+
+
+def pending(app: Flask) -> dict[int, int]:
+    """Views counted in the main Redis and not yet added to the database."""
+    store = app.extensions["folio"].redis
+    return {int(book_id): int(n) for book_id, n in store.hgetall(PENDING).items()}
+
+
+def stored_views(app: Flask) -> dict[int, int]:
+    """``books.views`` of every book with at least one view."""
+    with app.app_context():
+        rows = db.session.execute(text("SELECT id, views FROM books WHERE views > 0")).all()
+        db.session.rollback()
+    return {row[0]: row[1] for row in rows}
+
+
+@pytest.fixture
+def late_beat(database_url: str, redis_server: RedisServer) -> Iterator[CeleryProcess]:
+    """A beat the test starts (and may stop) itself; stopped afterwards in any case."""
+    process = CeleryProcess("beat", worker_env(database_url, redis_server.url))
+    yield process
+    process.stop()
+
+
+def test_only_200_reads_count_and_beat_lists_the_most_viewed(
+    app: Flask, user_api: Api, api: Api, worker: CeleryProcess, beat: CeleryProcess
+) -> None:
+    a, b, _unviewed = add_books(user_api, "Alpha", "Beta", "Gamma")
+    first = api.get(f"/api/books/{a['id']}")
+    etag = first.headers["ETag"]
+    view(api, a["id"], times=2)
+    view(api, b["id"])
+    not_modified = api.get(f"/api/books/{a['id']}", headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert api.get("/api/books/999999").status_code == 404
+
+    items = popular_until(api, [(a["id"], 3), (b["id"], 1)])
+    assert stored_views(app) == {a["id"]: 3, b["id"]: 1}
+    for item in items:
+        book = {key: value for key, value in item.items() if key != "views"}
+        assert book == api.get(f"/api/books/{item['id']}").json()  # the full book, plus views
+    # The reads just above counted again; they too reach the database, and Redis empties.
+    popular_until(api, [(a["id"], 4), (b["id"], 2)])
+    assert pending(app) == {}
+    response = api.get(POPULAR)
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["ETag"]
+    again = api.get(POPULAR, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_popular_is_empty_without_views_and_keeps_the_top_ten(
+    app: Flask, user_api: Api, api: Api, worker: CeleryProcess, beat: CeleryProcess
+) -> None:
+    books = add_books(user_api, *(f"Book {n}" for n in range(12)))
+    assert api.get(POPULAR).json() == {"items": []}  # books, but no views yet
+    counts = [1, 2, 3, 5, 5, 6, 7, 8, 9, 10, 11, 12]  # books 3 and 4 tie: lower id first
+    for book, n in zip(books, counts, strict=True):
+        view(api, book["id"], times=n)
+    order = [11, 10, 9, 8, 7, 6, 5, 3, 4, 2]  # most viewed first; the two least are out
+    items = popular_until(api, [(books[i]["id"], counts[i]) for i in order])
+    assert [item["title"] for item in items] == [f"Book {i}" for i in order]
+
+
+def test_views_wait_in_redis_while_beat_is_down(
+    app: Flask, user_api: Api, api: Api, worker: CeleryProcess, late_beat: CeleryProcess
+) -> None:
+    (book,) = add_books(user_api, "Patience")
+    view(api, book["id"], times=2)
+    time.sleep(1.5)  # longer than a flush interval: nothing flushes without beat
+    assert pending(app) == {book["id"]: 2}
+    assert stored_views(app) == {}
+    assert popular(api) == []
+    late_beat.start()
+    popular_until(api, [(book["id"], 2)])
+    assert stored_views(app) == {book["id"]: 2}
+    assert pending(app) == {}
+
+
+def test_a_deleted_book_leaves_the_list_at_once_and_the_flush_goes_on(
+    app: Flask, make_user: Callable[..., tuple[dict[str, Any], Api]], api: Api,
+    worker: CeleryProcess, late_beat: CeleryProcess,
+) -> None:  # fmt: skip
+    _, owner = make_user()
+    gone, kept = add_books(owner, "Soon Gone", "Kept")
+    view(api, gone["id"], times=2)
+    view(api, kept["id"])
+    late_beat.start()
+    popular_until(api, [(gone["id"], 2), (kept["id"], 1)])
+    late_beat.stop()
+    view(api, gone["id"])  # pending views of a book that is about to go
+    view(api, kept["id"], times=2)
+    assert owner.delete(f"/api/books/{gone['id']}").status_code == 204
+    assert ranking(popular(api)) == [(kept["id"], 1)]  # at once: read-your-writes
+    assert pending(app) == {gone["id"]: 1, kept["id"]: 2}
+    late_beat.start()
+    popular_until(api, [(kept["id"], 3)])
+    assert stored_views(app) == {kept["id"]: 3}
+    assert pending(app) == {}
+
+
+def test_reads_still_answer_while_the_main_redis_is_down(app: Flask, user_api: Api) -> None:
+    (book,) = add_books(user_api, "Offline")
+    main = RedisServer()
+    main.start()
+    settings = test_settings(database_url=app.config["SQLALCHEMY_DATABASE_URI"],
+                             redis_url=main.url)  # fmt: skip
+    try:
+        with serve(settings) as client:
+            up = client.get(f"/api/books/{book['id']}")
+            main.stop()
+            down = client.get(f"/api/books/{book['id']}")
+    finally:
+        main.remove()
+    assert up.status_code == 200
+    assert down.status_code == 200, down.text
+    assert down.json() == up.json()
