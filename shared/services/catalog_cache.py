@@ -20,11 +20,11 @@ the workers), so each side reads what the other wrote.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -89,21 +89,21 @@ class CatalogCache:
             hit = self.backend.get(key)
             if hit is None:
                 locked = self._lock(key)
-                if not locked:
-                    hit = self._await(self.backend, key)
+                # Once locked, look again: the last holder may have stored it just now.
+                hit = self.backend.get(key) if locked else self._await(self.backend, key)
             self._worked()
         except redis.RedisError as exc:
             self._failed(exc)
             return compute()
-        if hit is not None:
-            return hit
         try:
+            if hit is not None:
+                return hit
             value = compute()
             self._store(key, value, ttl)
+            return value
         finally:
             if locked:
                 self._quietly(lambda: self.client.delete(CACHE_PREFIX + LOCK_PREFIX + key))
-        return value
 
     def store(self, read: CatalogRead, payload: Any, *, version: int,
               ttl: int | None = None) -> str:  # fmt: skip
@@ -131,9 +131,8 @@ class CatalogCache:
         return f"books:v{version}:{name}"
 
     def _lock(self, key: str) -> bool:
-        token = uuid.uuid4().hex
-        return bool(self.client.set(CACHE_PREFIX + LOCK_PREFIX + key, token, nx=True,
-                                    px=LOCK_TTL_MS))  # fmt: skip
+        """Only the holder computes; the lock expires by itself if the holder dies."""
+        return bool(self.client.set(CACHE_PREFIX + LOCK_PREFIX + key, 1, nx=True, px=LOCK_TTL_MS))
 
     def _await(self, backend: BaseCache, key: str) -> Any:
         """Another process is computing ``key``: its entry, or ``None`` after the wait."""
@@ -141,8 +140,11 @@ class CatalogCache:
         while time.monotonic() < deadline:
             time.sleep(POLL_INTERVAL)
             hit = backend.get(key)
-            if hit is not None or not self.client.exists(CACHE_PREFIX + LOCK_PREFIX + key):
-                return hit  # its computation failed (a 404): compute it here
+            if hit is not None:
+                return hit
+            if not self.client.exists(CACHE_PREFIX + LOCK_PREFIX + key):
+                # Stored and released since the GET, or failed (a 404): look once more.
+                return backend.get(key)
         return None
 
     def _store(self, key: str, value: Any, ttl: int | None) -> None:
@@ -159,7 +161,8 @@ class CatalogCache:
             self._quietly(lambda: self.client.incr(CACHE_PREFIX + VERSION_KEY))
 
     def drop(self, scope: str) -> int:
-        """Delete the entries of ``scope`` (``books``: catalog reads; ``all``: every key).
+        """Delete the entries of ``scope`` (``books``: catalog reads; ``all``: every key,
+        the hot reads and locks too); how many entries there were.
 
         The version counter stays (and moves on): resetting it could make an entry that
         a process is storing right now reachable again later.
@@ -211,14 +214,20 @@ class CatalogCache:
                 yield key
 
     def _unlink(self, keys: Iterable[str], batch: int = 500) -> int:
+        """Delete ``keys``; how many of them were entries (cached values, not locks or
+        the hot-reads set)."""
         removed, pending = 0, []
-        for key in keys:
-            pending.append(key)
-            if len(pending) == batch:
-                removed += int(self.client.unlink(*pending))
+        for key in itertools.chain(keys, [None]):  # None: the end, delete the rest
+            if key is not None:
+                pending.append(key)
+            if pending and (key is None or len(pending) == batch):
+                entries = [k for k in pending if _ENTRY_VERSION.match(k)]
+                others = [k for k in pending if not _ENTRY_VERSION.match(k)]
+                if others:
+                    self.client.unlink(*others)
+                if entries:
+                    removed += int(self.client.unlink(*entries))
                 pending = []
-        if pending:
-            removed += int(self.client.unlink(*pending))
         return removed
 
     # -- outages --------------------------------------------------------------------------

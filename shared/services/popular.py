@@ -10,6 +10,9 @@ before its commit leaves the hash behind, and the next flush adds it then.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -22,6 +25,8 @@ from shared.schemas.book import book_schema
 log = logging.getLogger(__name__)
 PENDING = "folio:views:pending"  # book id -> views not yet in the database
 FLUSHING = "folio:views:flushing"  # the counts a flush is adding
+FLUSH_LOCK = "folio:views:flush-lock"  # one flush at a time
+FLUSH_LOCK_TTL = 300  # seconds; far longer than a flush, short enough to recover
 POPULAR_SIZE = 10
 
 
@@ -33,8 +38,23 @@ def record_view(store: redis.Redis, book_id: int) -> None:
         log.debug("view of book %d not counted: %s", book_id, exc)
 
 
+@contextmanager
+def flush_lock(store: redis.Redis) -> Iterator[bool]:
+    """Whether this flush may run: another one running would add the same counts again."""
+    token = uuid.uuid4().hex
+    acquired = bool(store.set(FLUSH_LOCK, token, nx=True, ex=FLUSH_LOCK_TTL))
+    try:
+        yield acquired
+    finally:
+        if acquired and store.get(FLUSH_LOCK) == token:
+            store.delete(FLUSH_LOCK)
+
+
 def take_pending(store: redis.Redis) -> dict[int, int]:
-    """The counts to add: a dead flush's leftovers first, else the pending ones."""
+    """The counts to add: a dead flush's leftovers first, else the pending ones.
+
+    Only under ``flush_lock``: the leftovers are those of a flush that is not running.
+    """
     if not store.exists(FLUSHING):
         try:
             store.rename(PENDING, FLUSHING)
@@ -51,7 +71,8 @@ def add_views(session: DbSession, counts: dict[int, int]) -> None:
     statement = (
         update(table)
         .where(table.c.id == bindparam("book_id"))
-        .values(views=table.c.views + bindparam("n"))
+        # A view is not an edit: updated_at keeps its value (its onupdate would fire).
+        .values(views=table.c.views + bindparam("n"), updated_at=table.c.updated_at)
     )
     rows = [{"book_id": book_id, "n": n} for book_id, n in sorted(counts.items())]
     session.execute(statement, rows)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from sqlalchemy import text
 
+from shared.broker import send_housekeeping
 from shared.db import db
-from shared.services.popular import PENDING
+from shared.job_types import FLUSH_VIEWS_TASK, MAINTENANCE_QUEUE
+from shared.services.popular import FLUSHING, PENDING
 from tests.conftest import test_settings, worker_env
 from tests.support.live import Api, serve
 from tests.support.servers import RedisServer
@@ -77,6 +81,27 @@ def stored_views(app: Flask) -> dict[int, int]:
         rows = db.session.execute(text("SELECT id, views FROM books WHERE views > 0")).all()
         db.session.rollback()
     return {row[0]: row[1] for row in rows}
+
+
+def flushes_done(worker: CeleryProcess) -> int:
+    """Views flushes the worker has finished (as its log says)."""
+    return len(
+        re.findall(rf"{re.escape(FLUSH_VIEWS_TASK)}\[[^]]+\] succeeded", worker.output(tail=None))
+    )
+
+
+def settle_flushes(app: Flask, worker: CeleryProcess) -> None:
+    """Wait until no flush is queued or running (one beat sent just before it stopped)."""
+    task = re.escape(FLUSH_VIEWS_TASK)
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        log = worker.output(tail=None)
+        received = re.findall(rf"{task}\[([^]]+)\] received", log)
+        running = [task_id for task_id in received if log.count(f"[{task_id}]") < 2]  # no end yet
+        if not running and app.extensions["folio"].redis.llen(MAINTENANCE_QUEUE) == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"a views flush did not end:\n{worker.output()}")
 
 
 @pytest.fixture
@@ -154,6 +179,7 @@ def test_a_deleted_book_leaves_the_list_at_once_and_the_flush_goes_on(
     late_beat.start()
     popular_until(api, [(gone["id"], 2), (kept["id"], 1)])
     late_beat.stop()
+    settle_flushes(app, worker)
     view(api, gone["id"])  # pending views of a book that is about to go
     view(api, kept["id"], times=2)
     assert owner.delete(f"/api/books/{gone['id']}").status_code == 204
@@ -165,6 +191,36 @@ def test_a_deleted_book_leaves_the_list_at_once_and_the_flush_goes_on(
     assert pending(app) == {}
 
 
+def test_two_flushes_at_once_add_each_view_once(
+    app: Flask, user_api: Api, api: Api, worker: CeleryProcess
+) -> None:
+    """Beat's next run while a long flush still writes (or a second beat): no double count."""
+    rows = [{"title": f"Book {n}", "author": "Some Author"} for n in range(2000)]
+    job = user_api.post("/api/jobs", json={"type": "books.import", "params": {"books": rows}})
+    done = user_api.get(f"/api/jobs/{job.json()['id']}?wait=30").json()
+    assert done["status"] == "succeeded", done
+    with app.app_context():
+        ids = db.session.scalars(text("SELECT id FROM books")).all()
+        db.session.rollback()
+    services = app.extensions["folio"]
+    # One view of each book, as 2000 reads would have counted them (a flush this long
+    # is what lets the next one start before it ended).
+    services.redis.hset(PENDING, mapping=dict.fromkeys(map(str, ids), 1))
+    before = flushes_done(worker)
+    for _ in range(2):
+        assert send_housekeeping(services.celery, FLUSH_VIEWS_TASK)
+    deadline = time.monotonic() + DEADLINE
+    while flushes_done(worker) < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert flushes_done(worker) == before + 2
+    assert not services.redis.exists(PENDING, FLUSHING)
+    views = stored_views(app)
+    total = sum(views.values())
+    assert total == len(ids)  # not twice as many
+    assert set(views.values()) == {1}
+    assert {item["views"] for item in popular(api)} == {1}
+
+
 def test_reads_still_answer_while_the_main_redis_is_down(app: Flask, user_api: Api) -> None:
     (book,) = add_books(user_api, "Offline")
     main = RedisServer()
@@ -174,10 +230,14 @@ def test_reads_still_answer_while_the_main_redis_is_down(app: Flask, user_api: A
     try:
         with serve(settings) as client:
             up = client.get(f"/api/books/{book['id']}")
+            store = redis.Redis.from_url(main.url, decode_responses=True)
+            counted = store.hgetall(PENDING)
+            store.close()
             main.stop()
             down = client.get(f"/api/books/{book['id']}")
     finally:
         main.remove()
     assert up.status_code == 200
-    assert down.status_code == 200, down.text
+    assert counted == {str(book["id"]): "1"}  # views go to this app's Redis
+    assert down.status_code == 200, down.text  # that view is lost, the read is not
     assert down.json() == up.json()

@@ -84,10 +84,13 @@ def register(celery: FolioCelery) -> None:
     @celery.task(name=FLUSH_VIEWS_TASK)
     def flush_views() -> dict[str, int]:
         """Beat: add the views counted in Redis to the database, refresh the popular list."""
-        counts = popular.take_pending(celery.redis)
-        popular.add_views(db.session, counts)
-        db.session.commit()
-        popular.flushed(celery.redis)
+        with popular.flush_lock(celery.redis) as alone:
+            if not alone:  # another flush is running; the next one takes these views
+                return {"books": 0, "views": 0}
+            counts = popular.take_pending(celery.redis)
+            popular.add_views(db.session, counts)
+            db.session.commit()
+            popular.flushed(celery.redis)
         if counts:
             refresh_popular()
         return {"books": len(counts), "views": sum(counts.values())}
