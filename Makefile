@@ -44,6 +44,7 @@ bench: install  ## benchmarks; record their output in bench/RESULTS.md
 	$(BIN)/python -m bench.cursor_depth
 	$(BIN)/python -m bench.jobs
 	$(BIN)/python -m bench.limits
+	$(BIN)/python -m bench.cache
 
 clean:
 	rm -rf var/bench .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -26,8 +26,10 @@ and the folder is removed. Three cases:
    median and p90.
 3. Redis round trips per request (``MONITOR``), as ``bench.limits`` counts them.
 
-``--profile`` then splits a cached read's CPU in this process (Flask test client, the same
-Redis and database) between the cache lookup, the JSON response and its ETag.
+``--profile`` then times the cases in this process (Flask test client, the same Redis and
+database; CPU time of the thread per request), with two references: the bare view in a
+plain Flask app and in Folio's app with the limiter off; and splits each list read
+between the cache lookup (or the queries), the JSON response and its ETag.
 """
 
 from __future__ import annotations
@@ -40,12 +42,15 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import requests
+from flask import Flask
+from flask.testing import FlaskClient
 
 from bench.bare_app import BARE_PATH
 from bench.jobs import PROCFILE, Stack, build_template, flask_cli, machine, stack_env, verdict
@@ -70,6 +75,17 @@ SETTINGS = {
     "uncached": LIMITED | {"CACHE_ENABLED": "false"},
 }
 GOAL_BARE, GOAL_SPEEDUP = 0.7, 5.0
+OPTIONS = {  # flag: (default, with --quick, help)
+    "--books": (BOOKS, BOOKS, "catalog size"),
+    "--requests": (600, 300, "(1) requests per round, cached list and bare"),
+    "--uncached-requests": (150, 60, "(1) requests per round, uncached list"),
+    "--rounds": (8, 3, "(1) rounds of each case"),
+    "--clients": (8, 8, "(1) keep-alive clients"),
+    "--web-threads": (4, 4, "gunicorn threads per worker"),
+    "--latency-requests": (100, 40, "(2) requests per round and case (a quarter uncached)"),
+    "--latency-rounds": (4, 2, "(2) rounds"),
+    "--redis-requests": (100, 40, "(3) requests counted in Redis"),
+}
 
 
 @dataclass(frozen=True)
@@ -197,32 +213,45 @@ def measure_latency(stacks: dict[str, Stack], results: dict[Case, Series], *,
 
 
 VIEW = "the view (catalog_read), all of it"
-LOOKUP = "  cache lookup (CatalogCache.read)"
-VERSION = "    of which the version pipeline (GET + ZINCRBY, one round trip)"
-ENTRY = "    of which the entry (GET, unpickle)"
+LOOKUP = "  CatalogCache.read (a hit: the lookup; caching off: computing the page)"
+VERSION = "    the version pipeline (GET + ZINCRBY: one round trip)"
+ENTRY = "    the entry (GET: one round trip, and unpickling)"
+COUNT = "    COUNT of the catalog (books.count_books)"
+PAGE = "    the page's SELECT (books.list_books)"
+DUMP = "    the books' dump (books_schema.dump)"
 RESPOND = "  response (public_json)"
-JSONIFY = "    of which jsonify (the body through Folio's JSON provider)"
-ETAG = "    of which add_etag (SHA-1 of the body)"
-PARTS = (VIEW, LOOKUP, VERSION, ENTRY, RESPOND, JSONIFY, ETAG)
+JSONIFY = "    jsonify (the body through Folio's JSON provider)"
+ETAG = "    add_etag (SHA-1 of the body)"
+PARTS = (VIEW, LOOKUP, VERSION, ENTRY, COUNT, PAGE, DUMP, RESPOND, JSONIFY, ETAG)
+PLAIN, UNLIMITED = "bare, plain Flask (no Folio)", "bare, Folio with the limiter off"
 
 
 def profile_in_process(database: Path, redis_url: str, *, requests_per_round: int,
                        rounds: int) -> str:  # fmt: skip
-    """CPU per request of each case in this process, and the parts of a cached read.
+    """CPU per request of each case in this process, and where a list read spends it.
 
-    The view's cache and response helpers are wrapped with a stopwatch where the view
-    looks them up (no code is changed; the wrappers are removed after).
+    Two more references: the bare view in a plain Flask app, and in Folio's app with the
+    limiter off. The view's helpers are wrapped with a stopwatch where the view looks
+    them up (no code is changed; the wrappers are removed after).
     """
     import api.blueprints.books as books_views  # noqa: PLC0415 - only the profile needs these
     import api.cache  # noqa: PLC0415
     import api.http  # noqa: PLC0415
-    from bench.bare_app import create_bench_app  # noqa: PLC0415
+    from bench.bare_app import bare, create_bench_app  # noqa: PLC0415
     from shared.config import Settings  # noqa: PLC0415
-    from shared.services import catalog_cache  # noqa: PLC0415
+    from shared.services import books, catalog_cache, catalog_reads  # noqa: PLC0415
 
     logging.disable(logging.INFO)  # the apps' request logs, in this process only
     env = stack_env(database, redis_url, 1)
     apps = {kind: create_bench_app(Settings.from_env(env | SETTINGS[kind])) for kind in SETTINGS}
+    plain = Flask("plain")
+    plain.add_url_rule(BARE_PATH, "bare", bare)
+    unlimited = create_bench_app(Settings.from_env(env | {"RATELIMIT_ENABLED": "false"}))
+    probes: dict[str, tuple[FlaskClient, str]] = {
+        case.name: (apps[case.stack].test_client(), case.route.path) for case in CASES
+    }
+    probes[PLAIN] = plain.test_client(), BARE_PATH
+    probes[UNLIMITED] = unlimited.test_client(), BARE_PATH
     clock = Stopwatch()
     cache_class, response_class = catalog_cache.CatalogCache, api.cache.Response
     originals: list[tuple[Any, str, Any]] = [
@@ -230,39 +259,42 @@ def profile_in_process(database: Path, redis_url: str, *, requests_per_round: in
         (cache_class, "read", cache_class.read),
         (cache_class, "_version", cache_class._version),
         (catalog_cache.RedisCache, "get", catalog_cache.RedisCache.get),
+        (books, "count_books", books.count_books),
+        (books, "list_books", books.list_books),
+        (catalog_reads.books_schema, "dump", catalog_reads.books_schema.dump),
         (api.cache, "public_json", api.cache.public_json),
         (api.http, "jsonify", api.http.jsonify),
         (response_class, "add_etag", response_class.add_etag),
     ]
-    cpu: dict[Case, list[float]] = {case: [] for case in CASES}
-    spent: dict[Case, Counter] = {case: Counter() for case in CASES}
+    cpu: dict[str, list[float]] = {name: [] for name in probes}
+    spent: dict[str, Counter] = {name: Counter() for name in probes}
     try:
-        for (owner, attribute, original), name in zip(originals, PARTS, strict=True):
-            setattr(owner, attribute, clock.wrap(name, original))
-        clients = {case: apps[case.stack].test_client() for case in CASES}
-        for case, client in clients.items():  # warm-up, and the cache entry
+        for (owner, attribute, original), part in zip(originals, PARTS, strict=True):
+            setattr(owner, attribute, clock.wrap(part, original))
+        for client, path in probes.values():  # warm-up, and the cache entry
             for _ in range(20):
-                assert client.get(case.route.path).status_code == 200, case
+                assert client.get(path).status_code == 200, path
+        names = list(probes)
         for index in range(rounds):
-            for case in rotated(index):
+            for name in names[index % len(names) :] + names[: index % len(names)]:
+                client, path = probes[name]
                 before, started = Counter(clock.spent), time.thread_time()
                 for _ in range(requests_per_round):
-                    clients[case].get(case.route.path)
-                cpu[case].append((time.thread_time() - started) * 1000 / requests_per_round)
-                spent[case].update(clock.spent - before)
+                    client.get(path)
+                cpu[name].append((time.thread_time() - started) * 1000 / requests_per_round)
+                spent[name].update(clock.spent - before)
     finally:
         for owner, attribute, original in originals:
             setattr(owner, attribute, original)
         logging.disable(logging.NOTSET)
-    medians = {case: statistics.median(values) for case, values in cpu.items()}
-    lines = [f"in process (Flask test client, the limiter on, CPU time of the thread): "
-             f"ms per request, median of {rounds} rounds of {requests_per_round}: "
-             + ", ".join(f"{case.name} {medians[case]:.2f}" for case in CASES)
-             + f"; cached - bare = {medians[CACHED] - medians[BARE]:.2f}"]  # fmt: skip
+    lines = [f"in process (Flask test client, CPU time of the thread), ms per request, median "
+             f"of {rounds} rounds of {requests_per_round}:"]  # fmt: skip
+    lines += [f"   {statistics.median(values):6.3f}  {name}" for name, values in cpu.items()]
     total = requests_per_round * rounds
     for case in (CACHED, UNCACHED):
-        lines.append(f"   {case.name}, mean per request:")
-        lines += [f"     {spent[case][name] * 1000 / total:.3f} ms  {name}" for name in PARTS]
+        lines.append(f"   {case.name}, where the view spends it (mean per request):")
+        lines += [f"     {spent[case.name][part] * 1000 / total:6.3f}  {part}" for part in PARTS
+                  if spent[case.name][part]]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -318,8 +350,8 @@ def report(results: dict[Case, Series], calls: dict[Case, RedisCalls], sizes: di
                      f"p90 {percentile(values, 0.9):.2f}")  # fmt: skip
     lines.append(
         f"3. Redis commands per request ({args.redis_requests} requests, one at a time, "
-        "MONITOR): sent by the app, one round trip each, a pipeline's commands listed "
-        "apart [run inside a Lua script]:"
+        "MONITOR): sent by the app (a pipeline sends several in one round trip) [run inside "
+        "a Lua script]:"
     )
 
     def per_request(counts: dict[str, float]) -> str:
@@ -338,63 +370,57 @@ def report(results: dict[Case, Series], calls: dict[Case, RedisCalls], sizes: di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and requests")
-    parser.add_argument("--books", type=int, default=BOOKS, help="catalog size")
-    parser.add_argument("--requests", type=int, default=600,
-                        help="(1) requests per round, cached list and bare")  # fmt: skip
-    parser.add_argument("--uncached-requests", type=int, default=150,
-                        help="(1) requests per round, uncached list")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=8, help="(1) rounds of each")
-    parser.add_argument("--clients", type=int, default=8, help="(1) keep-alive clients")
-    parser.add_argument("--web-threads", type=int, default=4, help="gunicorn threads per worker")
-    parser.add_argument("--latency-requests", type=int, default=100,
-                        help="(2) requests per round and case (a quarter uncached)")  # fmt: skip
-    parser.add_argument("--latency-rounds", type=int, default=4, help="(2) rounds")
-    parser.add_argument("--redis-requests", type=int, default=100,
-                        help="(3) requests counted in Redis")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="the smaller numbers below")
+    for flag, (default, quick, text) in OPTIONS.items():
+        parser.add_argument(flag, type=int, default=default,
+                            help=f"{text} (default {default}, --quick {quick})")  # fmt: skip
     parser.add_argument("--profile", action="store_true",
-                        help="then where a cached read's CPU goes, in process")  # fmt: skip
+                        help="then where the CPU goes, in process")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.quick:
-        args.requests, args.uncached_requests, args.rounds = 300, 60, 3
-        args.latency_requests, args.latency_rounds, args.redis_requests = 40, 2, 40
+    if args.quick:  # the quick numbers become the defaults; those given still win
+        parser.set_defaults(**{flag[2:].replace("-", "_"): quick
+                               for flag, (_, quick, _) in OPTIONS.items()})  # fmt: skip
+        args = parser.parse_args(argv)
     started = time.perf_counter()
+
+    def progress(text: str) -> None:
+        print(f"{text} ({time.perf_counter() - started:.0f} s)", flush=True)
+
     print(f"start: {machine()}; {working_tree()}", flush=True)
-    folder = Path(tempfile.mkdtemp(prefix="folio-bench-cache-"))
-    redis_server = RedisServer()
-    stacks: dict[str, Stack] = {}
-    try:
+    with ExitStack() as cleanup:  # undone in reverse: the stacks, Redis, the folder
+        folder = Path(tempfile.mkdtemp(prefix="folio-bench-cache-"))
+        cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+        redis_server = RedisServer()
+        cleanup.callback(redis_server.remove)
         redis_server.start()
         database = build_catalog(folder, redis_server.url, args.books)
-        print(f"{args.books:,} books seeded ({time.perf_counter() - started:.0f} s)", flush=True)
+        progress(f"{args.books:,} books seeded")
+        stacks: dict[str, Stack] = {}
         for kind in SETTINGS:
             stacks[kind] = start_stack(database, redis_server.url, folder, kind,
                                        args.web_threads)  # fmt: skip
+            cleanup.callback(stacks[kind].stop)
         sizes = check_middleware(stacks)
-        print(f"stacks up ({time.perf_counter() - started:.0f} s)", flush=True)
-        requests_of = {CACHED: args.requests, BARE: args.requests,
-                       UNCACHED: args.uncached_requests}  # fmt: skip
-        results = measure_throughput(stacks, redis_server, requests_of, rounds=args.rounds,
+        progress("stacks up")
+        fast, slow = args.requests, args.uncached_requests
+        per_round = {CACHED: fast, BARE: fast, UNCACHED: slow}
+        results = measure_throughput(stacks, redis_server, per_round, rounds=args.rounds,
                                      clients=args.clients)  # fmt: skip
-        print(f"1. throughput measured ({time.perf_counter() - started:.0f} s)", flush=True)
-        latency_of = {CACHED: args.latency_requests, BARE: args.latency_requests,
-                      UNCACHED: max(1, args.latency_requests // 4)}  # fmt: skip
-        measure_latency(stacks, results, requests_of=latency_of, rounds=args.latency_rounds)
-        print(f"2. latency measured ({time.perf_counter() - started:.0f} s)", flush=True)
+        progress("1. throughput measured")
+        fast, slow = args.latency_requests, max(1, args.latency_requests // 4)
+        measure_latency(stacks, results, requests_of={CACHED: fast, BARE: fast, UNCACHED: slow},
+                        rounds=args.latency_rounds)  # fmt: skip
+        progress("2. latency measured")
         calls = {case: redis_calls(stacks[case.stack], case.route, redis_server.url,
                                    args.redis_requests) for case in CASES}  # fmt: skip
-        print(f"3. Redis commands counted ({time.perf_counter() - started:.0f} s)\n", flush=True)
-        print(report(results, calls, sizes, args))
+        progress("3. Redis commands counted")
+        print("\n" + report(results, calls, sizes, args))
         for stack in stacks.values():
-            stack.stop()
+            stack.stop()  # the cores to the profile alone
         if args.profile:
-            print("\n" + profile_in_process(database, redis_server.url,
-                                            requests_per_round=200, rounds=6))  # fmt: skip
-    finally:
-        for stack in stacks.values():
-            stack.stop()
-        redis_server.remove()
-        shutil.rmtree(folder, ignore_errors=True)
+            profile = profile_in_process(database, redis_server.url, requests_per_round=200,
+                                         rounds=6)  # fmt: skip
+            print("\n" + profile)
     print(f"\nend: {machine()}; total {time.perf_counter() - started:.0f} s")
     return 0
 
