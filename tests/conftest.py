@@ -118,7 +118,7 @@ def beat(database_url: str, redis_server: RedisServer) -> Iterator[CeleryProcess
     process.stop()
 
 
-TABLES = ("job_result_chunks", "idempotency_keys", "jobs", "books", "users")
+TABLES = ("job_result_chunks", "idempotency_keys", "jobs", "view_flushes", "books", "users")
 
 
 def truncate_all(app: Flask) -> None:

@@ -28,7 +28,8 @@ from shared.job_types import (
     WARM_CACHE_TASK,
 )
 from shared.redis_client import make_redis
-from shared.services.catalog_cache import CatalogCache, cache_client, redis_backend
+from shared.services.catalog_cache import CACHE_PREFIX, CatalogCache, JsonRedisCache, cache_client
+from shared.services.catalog_reads import POPULAR
 from shared.services.workers import HEARTBEAT_TTL, forget_worker, record_heartbeat
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ def create_celery(settings: Settings) -> FolioCelery:
     celery.settings, celery.flask_app = settings, flask_app
     celery.redis = make_redis(settings.redis_url)
     cache_store = cache_client(settings.cache_redis_url)
-    backend = redis_backend(cache_store, settings.cache_ttl) if settings.cache_enabled else None
-    celery.catalog_cache = CatalogCache(backend, cache_store, ttl=settings.cache_ttl)
+    backend = (JsonRedisCache(host=cache_store, key_prefix=CACHE_PREFIX)
+               if settings.cache_enabled else None)  # fmt: skip
+    ttls = {POPULAR: settings.popular_flush_interval}
+    celery.catalog_cache = CatalogCache(backend, cache_store, ttl=settings.cache_ttl, ttls=ttls)
     celery.cursors = book_cursors(settings.secret_key)
     celery.steps["worker"].add(WorkerHeartbeat)
 

@@ -78,12 +78,16 @@ def run_job(celery: FolioCelery, job_id: str, handler: Handler) -> str | None:
     log.info("job %s (%s) attempt %d started", job_id, job.type, attempt)
     with _heartbeat(celery.redis, job_id, interval=settings.job_stale_after / 4):
         outcome = _attempt(celery, job, attempt, handler)
-    if outcome == JobStatus.SUCCEEDED and JOB_TYPES[job.type].changes_catalog:
-        celery.catalog_cache.bump()  # before the client hears: read-your-writes
-        send_housekeeping(celery, DROP_DEAD_CACHE_TASK)  # then drop what it made stale
+    changed_catalog = outcome == JobStatus.SUCCEEDED and JOB_TYPES[job.type].changes_catalog
+    if changed_catalog:
+        # Before waiting clients hear; a client polling the job may see it succeeded in
+        # the moment between the commit and this bump (see README, read-your-writes).
+        celery.catalog_cache.bump()
     if outcome in JobStatus.TERMINAL:
         job_signals.notify_finished(celery.redis, job_id)  # first: a client is waiting
         job_signals.forget(celery.redis, [job_id])
+    if changed_catalog:
+        send_housekeeping(celery, DROP_DEAD_CACHE_TASK)  # the entries it made unreachable
     log.info("job %s attempt %d ended: %s", job_id, attempt, outcome or "claim lost")
     return outcome
 

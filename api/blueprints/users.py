@@ -48,7 +48,7 @@ def delete_user(user_id: int, current_user: User) -> ResponseReturnValue:  # noq
     """Delete a user (admin); their books stay, without an owner."""
     users.delete_user(db.session, user_id)
     db.session.commit()
-    catalog_changed(bulk=True)  # their books lost their owner
+    catalog_changed()  # their books lost their owner
     return no_content()
 
 

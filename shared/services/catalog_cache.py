@@ -1,21 +1,28 @@
 """The catalog's read cache, shared by every web process and the workers.
 
 Entries live in the cache Redis (its own database, keys under ``folio:cache:``), written
-through cachelib's ``RedisCache`` (Flask-Caching's backend on the web, the same class on
-the workers), so each side reads what the other wrote.
+through one cachelib backend class (``JsonRedisCache``: Flask-Caching's on the web, the
+same class on the workers), so each side reads what the other wrote. Values are JSON,
+never pickle: what is read back from Redis cannot run code.
 
-- **Versioned keys.** Every entry is keyed ``books:v<version>:<digest of the read>``.
-  A write increments the version after its commit (``bump``), so every entry written
-  before becomes unreachable at once, in every process: no read can be older than a
-  write it follows. The dead entries expire by themselves (``ttl``); after bulk changes
-  a worker drops them at once (``drop_dead``).
-- **Stampede protection.** On a miss one process takes a short lock and computes; the
-  others wait up to ``lock_wait`` for its entry, then compute themselves (a lock holder
-  that died costs them that wait, never a failure).
-- **Hot reads.** Each cached read counts in a sorted set, so that ``warm`` recomputes the
-  hottest reads after the version moved (beat and the ``cache.warm`` job).
+- **Versioned keys.** Every entry is keyed ``books:v<version>:<name>``. A write
+  increments the version after its commit (``bump``), so every entry written before
+  becomes unreachable at once, in every process: no read can be older than a write it
+  follows. The version starts from the clock when the key is missing (a restart, an
+  eviction), so it never takes a value again whose entries may still be alive. The dead
+  entries expire by themselves; after an import a worker drops them at once
+  (``drop_dead``).
+- **One round trip per hit.** A Lua script reads the version, counts the read as hot
+  and fetches its entry. (It builds the entry's key itself: one Redis, not a Cluster.)
+- **Stampede protection.** On a miss one process takes a lock and computes; the others
+  wait while the lock exists (at most ``LOCK_TTL``), then take its entry, or compute
+  themselves when it failed (a 404) or died.
+- **Hot reads.** Each read counts in a sorted set (decayed and trimmed), so that
+  ``warm`` (beat and the ``cache.warm`` job) recomputes the hottest reads.
 - **Outages.** When the cache Redis cannot answer, reads go to the database (never a
-  500); the first failure of an incident is logged, every one is counted.
+  500); the first failure of an incident is logged, every one is counted; a version
+  that could not be bumped is logged as an error each time (until its entries expire,
+  a read may be older than that write).
 """
 
 from __future__ import annotations
@@ -25,11 +32,12 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 import redis
-from cachelib import BaseCache
+import simplejson
 from flask_caching.backends.rediscache import RedisCache
 
 from shared.services.catalog_reads import BOOKS_LIST, POPULAR, CatalogRead
@@ -40,135 +48,208 @@ CACHE_PREFIX = "folio:cache:"
 VERSION_KEY = "books:version"  # under CACHE_PREFIX, like every key below
 HOT_KEY = "hot"
 LOCK_PREFIX = "lock:"
-SCOPES = ("books", "all")
+RENDERED = "r:"  # entries of reads hold a rendered response (not a report, not a total)
 MAX_HOT = 1000  # reads remembered as candidates for warming
 TRIM_HOT_CHANCE = 0.01
-LOCK_TTL_MS = 10_000
+LOCK_TTL = 10.0  # seconds: a computation never takes longer, a dead holder blocks no more
 POLL_INTERVAL = 0.02
-ALWAYS_WARM = (CatalogRead(BOOKS_LIST, "/api/books"), CatalogRead(POPULAR, "/api/books/popular"))
-_ENTRY_VERSION = re.compile(rf"^{re.escape(CACHE_PREFIX)}books:v(\d+):")
+POPULAR_READ = CatalogRead(POPULAR, "/api/books/popular")
+ALWAYS_WARM = (CatalogRead(BOOKS_LIST, "/api/books"), POPULAR_READ)
+_ENTRY = re.compile(rf"^{re.escape(CACHE_PREFIX)}books:v(\d+):")
+
+# KEYS: version, hot set. ARGV: epoch, hot spec ("" for none), trim?, max hot, prefix, name.
+_LOOKUP = """
+local version = redis.call("GET", KEYS[1])
+if not version then
+    redis.call("SET", KEYS[1], ARGV[1], "NX")
+    version = redis.call("GET", KEYS[1])
+end
+if ARGV[2] ~= "" then
+    redis.call("ZINCRBY", KEYS[2], 1, ARGV[2])
+    if ARGV[3] == "1" then
+        redis.call("ZREMRANGEBYRANK", KEYS[2], 0, -(tonumber(ARGV[4]) + 1))
+    end
+end
+return {version, redis.call("GET", ARGV[5] .. "books:v" .. version .. ":" .. ARGV[6])}
+"""
+# KEYS: version. ARGV: epoch.
+_BUMP = """
+redis.call("SET", KEYS[1], ARGV[1], "NX")
+return redis.call("INCR", KEYS[1])
+"""
+# KEYS: lock. ARGV: token.
+_RELEASE = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0
+"""
+
+
+class JsonSerializer:
+    """Cache values as JSON with exact decimals; anything unreadable is a miss."""
+
+    def dumps(self, value: Any, protocol: int | None = None) -> bytes:
+        return simplejson.dumps(value, use_decimal=True).encode()
+
+    def loads(self, value: bytes | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return simplejson.loads(value, use_decimal=True)
+        except ValueError:  # an entry of another format (an older release): recompute
+            return None
+
+
+class JsonRedisCache(RedisCache):
+    """Flask-Caching's Redis backend with JSON values (``CACHE_TYPE`` on the web)."""
+
+    serializer = JsonSerializer()  # type: ignore[assignment]
 
 
 def cache_client(url: str) -> redis.Redis:
-    """A binary client (entries are pickled) that fails fast: 1 s, then the database."""
+    """A binary client that fails fast: one second, then the database."""
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
 
 
-def redis_backend(client: redis.Redis, ttl: int) -> RedisCache:
-    """The backend Flask-Caching builds on the web, for a process without Flask-Caching."""
-    return RedisCache(host=client, key_prefix=CACHE_PREFIX, default_timeout=ttl)
+def _epoch() -> int:
+    """Where a missing version restarts: beyond any version it may have had."""
+    return int(time.time() * 1000)
 
 
 class CatalogCache:
-    """Versioned, stampede-protected entries on ``backend``; ``None`` turns caching off."""
+    """Versioned, stampede-protected entries on ``backend``; ``None`` turns caching off
+    (versions still move, so that processes with caching on stay right)."""
 
     def __init__(
-        self, backend: BaseCache | None, client: redis.Redis, *, ttl: int, lock_wait: float = 1.0
-    ) -> None:
+        self, backend: JsonRedisCache | None, client: redis.Redis, *, ttl: int,
+        ttls: Mapping[str, int] | None = None, lock_wait: float = LOCK_TTL,
+    ) -> None:  # fmt: skip
         self.backend, self.client, self.ttl, self.lock_wait = backend, client, ttl, lock_wait
+        self.ttls = dict(ttls or {})  # per read kind (the popular list lives shorter)
         self.failures = 0  # Redis errors seen (for metrics)
         self._down = False
+        self._lookup = client.register_script(_LOOKUP)
+        self._bump = client.register_script(_BUMP)
+        self._release = client.register_script(_RELEASE)
 
     # -- reads ----------------------------------------------------------------------------
 
-    def read(self, read: CatalogRead, compute: Callable[[], T], *, ttl: int | None = None) -> T:
-        """``read``'s payload from the cache when this version has it, else computed."""
-        return self._cached(read.digest, compute, ttl=ttl, hot=read.spec)
+    def read(self, read: CatalogRead, compute: Callable[[], T]) -> T:
+        """``read``'s rendered response from the cache when this version has it, else
+        computed (and stored). A read whose computation fails is no longer hot."""
+        try:
+            return self._cached(RENDERED + read.digest, compute, ttl=self.ttl_for(read),
+                                hot=read.spec)  # fmt: skip
+        except Exception:
+            self._quietly(lambda: self.client.zrem(CACHE_PREFIX + HOT_KEY, read.spec))
+            raise
 
     def remember(self, name: str, compute: Callable[[], T], *, ttl: int | None = None) -> T:
-        """A value derived from the catalog (a report), cached for this catalog version."""
-        return self._cached(name, compute, ttl=ttl)
+        """A value derived from the catalog (a total, a report), kept for this version."""
+        return self._cached(name, compute, ttl=ttl or self.ttl)
 
-    def _cached(self, name: str, compute: Callable[[], T], *, ttl: int | None,
+    def ttl_for(self, read: CatalogRead) -> int:
+        return self.ttls.get(read.kind, self.ttl)
+
+    def _cached(self, name: str, compute: Callable[[], T], *, ttl: int,
                 hot: str | None = None) -> T:  # fmt: skip
         if self.backend is None:
             return compute()
-        locked = False
+        lock = None
         try:
-            key = self._entry(self._version(count_hot=hot), name)
-            hit = self.backend.get(key)
+            version, hit = self._find(name, hot)
+            key = self._entry(version, name)
             if hit is None:
-                locked = self._lock(key)
+                lock = self._lock(key)
                 # Once locked, look again: the last holder may have stored it just now.
-                hit = self.backend.get(key) if locked else self._await(self.backend, key)
+                hit = self.backend.get(key) if lock else self._await(key)
             self._worked()
         except redis.RedisError as exc:
+            self._unlock(lock)
             self._failed(exc)
             return compute()
         try:
             if hit is not None:
-                return hit
+                return cast(T, hit)
             value = compute()
             self._store(key, value, ttl)
             return value
         finally:
-            if locked:
-                self._quietly(lambda: self.client.delete(CACHE_PREFIX + LOCK_PREFIX + key))
+            self._unlock(lock)
 
-    def store(self, read: CatalogRead, payload: Any, *, version: int,
-              ttl: int | None = None) -> str:  # fmt: skip
-        """Store a payload computed at ``version`` (a worker warming); returns its key."""
-        key = self._entry(version, read.digest)
-        self._store(key, payload, ttl)
-        return key
+    def _find(self, name: str, hot: str | None) -> tuple[int, Any]:
+        """The current version and this version's entry of ``name``: one round trip."""
+        assert self.backend is not None  # noqa: S101 - only called with a backend
+        trim = hot is not None and random.random() < TRIM_HOT_CHANCE  # noqa: S311
+        args: list[str | int] = [_epoch(), hot or "", int(trim), MAX_HOT, CACHE_PREFIX, name]
+        version, raw = self._lookup(keys=[CACHE_PREFIX + VERSION_KEY, CACHE_PREFIX + HOT_KEY],
+                                    args=args)  # fmt: skip
+        return int(version), self.backend.serializer.loads(raw)
+
+    def store(self, read: CatalogRead, value: Any, *, version: int) -> bool:
+        """Store a rendered read computed at ``version`` (a worker warming it)."""
+        return self._store(self._entry(version, RENDERED + read.digest), value,
+                           self.ttl_for(read))  # fmt: skip
 
     def version(self) -> int:
-        return self._version()
-
-    def _version(self, *, count_hot: str | None = None) -> int:
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.get(CACHE_PREFIX + VERSION_KEY)
-            if count_hot is not None:
-                pipe.zincrby(CACHE_PREFIX + HOT_KEY, 1, count_hot)
-                if random.random() < TRIM_HOT_CHANCE:  # noqa: S311 - not a secret
-                    # Bounded however many distinct queries clients send: the coldest go.
-                    pipe.zremrangebyrank(CACHE_PREFIX + HOT_KEY, 0, -(MAX_HOT + 1))
-            value = pipe.execute()[0]
-        return int(value or 0)
+        """The current version (set from the clock when missing)."""
+        return int(self._bump_or_get(increment=False))
 
     @staticmethod
     def _entry(version: int, name: str) -> str:
         return f"books:v{version}:{name}"
 
-    def _lock(self, key: str) -> bool:
-        """Only the holder computes; the lock expires by itself if the holder dies."""
-        return bool(self.client.set(CACHE_PREFIX + LOCK_PREFIX + key, 1, nx=True, px=LOCK_TTL_MS))
+    def _lock(self, key: str) -> str | None:
+        """A token when this process may compute ``key`` (the lock expires by itself)."""
+        token = uuid.uuid4().hex
+        locked = self.client.set(CACHE_PREFIX + LOCK_PREFIX + key, token, nx=True,
+                                 px=int(LOCK_TTL * 1000))  # fmt: skip
+        return f"{key}\n{token}" if locked else None
 
-    def _await(self, backend: BaseCache, key: str) -> Any:
-        """Another process is computing ``key``: its entry, or ``None`` after the wait."""
+    def _unlock(self, lock: str | None) -> None:
+        """Release a lock this process holds (never another holder's, after an expiry)."""
+        if lock is not None:
+            key, token = lock.split("\n")
+            self._quietly(lambda: self._release(keys=[CACHE_PREFIX + LOCK_PREFIX + key],
+                                                args=[token]))  # fmt: skip
+
+    def _await(self, key: str) -> Any:
+        """Another process computes ``key``: its entry once its lock is gone, or ``None``
+        (it failed or died: compute here)."""
+        assert self.backend is not None  # noqa: S101 - only called with a backend
         deadline = time.monotonic() + self.lock_wait
         while time.monotonic() < deadline:
             time.sleep(POLL_INTERVAL)
-            hit = backend.get(key)
-            if hit is not None:
-                return hit
             if not self.client.exists(CACHE_PREFIX + LOCK_PREFIX + key):
-                # Stored and released since the GET, or failed (a 404): look once more.
-                return backend.get(key)
-        return None
+                break
+        return self.backend.get(key)
 
-    def _store(self, key: str, value: Any, ttl: int | None) -> None:
+    def _store(self, key: str, value: Any, ttl: int) -> bool:
         backend = self.backend
-        if backend is None:
-            return
-        self._quietly(lambda: backend.set(key, value, timeout=ttl or self.ttl))
+        return backend is not None and self._quietly(lambda: backend.set(key, value, timeout=ttl))
 
     # -- writes and housekeeping ----------------------------------------------------------
 
     def bump(self) -> None:
         """The catalog changed (committed): make every cached read of it unreachable."""
-        if self.backend is not None:
-            self._quietly(lambda: self.client.incr(CACHE_PREFIX + VERSION_KEY))
+        try:
+            self._bump_or_get(increment=True)
+        except redis.RedisError as exc:
+            self.failures += 1
+            log.error("catalog cache version NOT bumped; reads may be stale for up to "
+                      "%d s: %s", max(self.ttl, *self.ttls.values()), exc)  # fmt: skip
+
+    def _bump_or_get(self, *, increment: bool) -> int:
+        if increment:
+            return int(self._bump(keys=[CACHE_PREFIX + VERSION_KEY], args=[_epoch()]))
+        self.client.set(CACHE_PREFIX + VERSION_KEY, _epoch(), nx=True)
+        return int(self.client.get(CACHE_PREFIX + VERSION_KEY) or 0)
 
     def drop(self, scope: str) -> int:
-        """Delete the entries of ``scope`` (``books``: catalog reads; ``all``: every key,
-        the hot reads and locks too); how many entries there were.
-
-        The version counter stays (and moves on): resetting it could make an entry that
-        a process is storing right now reachable again later.
-        """
-        pattern = "books:*" if scope == "books" else "*"
-        removed = self._unlink(self._scan(pattern))
+        """Delete the entries of ``scope`` (``books``: catalog reads, totals and reports;
+        ``all``: every key but the version, the hot reads and locks too); the number of
+        entries deleted. The version moves on rather than resetting: an entry that a
+        process is storing right now must not become reachable later."""
+        removed = self._unlink(self._scan("books:*" if scope == "books" else "*"))
         self.bump()
         return removed
 
@@ -177,33 +258,33 @@ class CatalogCache:
         current = self.version()
         return self._unlink(
             key for key in self._scan("books:v*")
-            if (match := _ENTRY_VERSION.match(key)) and int(match[1]) < current
+            if (match := _ENTRY.match(key)) and int(match[1]) < current
         )  # fmt: skip
 
     def hottest(self, count: int) -> list[CatalogRead]:
-        """The ``count`` most read reads."""
-        specs = cast(list[bytes], self.client.zrevrange(CACHE_PREFIX + HOT_KEY, 0, count - 1))
+        """The ``count`` most read reads; every score halves, so old favourites fade."""
+        hot = CACHE_PREFIX + HOT_KEY
+        specs = cast(list[bytes], self.client.zrevrange(hot, 0, count - 1))
+        self.client.zunionstore(hot, {hot: 0.5})
         return [CatalogRead.from_spec(spec.decode()) for spec in specs]
 
     def warm(self, compute: Callable[[CatalogRead], Any], *, top: int) -> list[str]:
-        """Compute and store the hottest reads (and the first catalog page, the popular
-        list) for the current version; the labels of the reads warmed.
+        """Compute and store the first catalog page, the popular list and the hottest
+        reads for the current version; the labels of the reads stored.
 
-        A read that is no longer valid (a deleted book, a query that fails validation)
-        is skipped: ``compute`` returns ``None`` for it.
+        ``compute`` returns ``None`` for a read that no longer answers 200 (a deleted
+        book): it is skipped, and no longer a candidate.
         """
         if self.backend is None:
             return []
         version = self.version()
-        reads = dict.fromkeys([*ALWAYS_WARM, *self.hottest(top)])
         warmed = []
-        for read in reads:
-            payload = compute(read)
-            if payload is None:  # no longer a 200: no longer a candidate either
+        for read in dict.fromkeys([*ALWAYS_WARM, *self.hottest(top)]):
+            value = compute(read)
+            if value is None:
                 self.client.zrem(CACHE_PREFIX + HOT_KEY, read.spec)
-                continue
-            self.store(read, payload, version=version)
-            warmed.append(read.label)
+            elif self.store(read, value, version=version):
+                warmed.append(read.label)
         return warmed
 
     def _scan(self, pattern: str) -> Iterator[str]:
@@ -214,34 +295,32 @@ class CatalogCache:
                 yield key
 
     def _unlink(self, keys: Iterable[str], batch: int = 500) -> int:
-        """Delete ``keys``; how many of them were entries (cached values, not locks or
-        the hot-reads set)."""
-        removed, pending = 0, []
-        for key in itertools.chain(keys, [None]):  # None: the end, delete the rest
-            if key is not None:
-                pending.append(key)
-            if pending and (key is None or len(pending) == batch):
-                entries = [k for k in pending if _ENTRY_VERSION.match(k)]
-                others = [k for k in pending if not _ENTRY_VERSION.match(k)]
-                if others:
-                    self.client.unlink(*others)
-                if entries:
-                    removed += int(self.client.unlink(*entries))
-                pending = []
+        """Delete ``keys``; how many of them were entries (not locks or the hot set)."""
+        removed = 0
+        keys = iter(keys)
+        while chunk := list(itertools.islice(keys, batch)):
+            entries = [key for key in chunk if _ENTRY.match(key)]
+            others = set(chunk).difference(entries)
+            if others:
+                self.client.unlink(*others)
+            if entries:
+                removed += int(self.client.unlink(*entries))
         return removed
 
     # -- outages --------------------------------------------------------------------------
 
-    def _quietly(self, action: Callable[[], Any]) -> None:
+    def _quietly(self, action: Callable[[], Any]) -> bool:
         try:
             action()
         except redis.RedisError as exc:
             self._failed(exc)
+            return False
+        return True
 
     def _failed(self, exc: Exception) -> None:
         self.failures += 1
         if not self._down:
-            log.warning("cache unavailable, reading from the database: %s", exc)
+            log.warning("cache unavailable (reads go to the database): %s", exc)
         self._down = True
 
     def _worked(self) -> None:

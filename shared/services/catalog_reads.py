@@ -12,10 +12,13 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
+import simplejson
 from marshmallow import ValidationError
+from werkzeug.http import generate_etag, quote_etag
 
 from shared.cursor import INVALID_CURSOR, CursorCodec, InvalidCursor
 from shared.db import DbSession
@@ -31,6 +34,7 @@ from shared.services.books import BookFilters
 
 T = TypeVar("T")
 Payload = tuple[Any, dict[str, str]]  # body, and the headers computed with it
+Rendered = tuple[str, dict[str, str]]  # the JSON text, with its ETag and the rest
 FILTER_KEYS = ("genre", "author", "year_from", "year_to", "q")
 DEFAULT_PAGE_SIZE = 20
 BOOKS_LIST, BOOK, POPULAR, SEARCH = "books.list", "books.get", "books.popular", "search"
@@ -50,7 +54,7 @@ class CatalogRead:
     def of(cls, kind: str, path: str, args: Mapping[str, str], **ids: int) -> CatalogRead:
         return cls(kind, path, tuple(sorted(args.items())), **ids)
 
-    @property
+    @cached_property
     def spec(self) -> str:
         """A canonical text of the read (its identity, and how a worker replays it)."""
         fields = [self.kind, self.path, [list(a) for a in self.args], self.book_id, self.owner_id]
@@ -61,7 +65,7 @@ class CatalogRead:
         kind, path, args, book_id, owner_id = json.loads(spec)
         return cls(kind, path, tuple((k, v) for k, v in args), book_id, owner_id)
 
-    @property
+    @cached_property
     def digest(self) -> str:
         return hashlib.sha256(self.spec.encode()).hexdigest()
 
@@ -99,6 +103,14 @@ class Reader:
 def compute(reader: Reader, read: CatalogRead) -> Payload:
     """The payload of ``read`` from the database (``ValidationError`` for a bad query)."""
     return _KINDS[read.kind](reader, read)
+
+
+def render(payload: Payload) -> Rendered:
+    """The response of a read as stored in the cache: compact JSON (exact decimals, ASCII,
+    as the app's JSON provider writes it), and its strong ``ETag``, computed once."""
+    body, headers = payload
+    text = simplejson.dumps(body, use_decimal=True, separators=(",", ":")) + "\n"
+    return text, {**headers, "ETag": quote_etag(generate_etag(text.encode()))}
 
 
 def _book(reader: Reader, read: CatalogRead) -> Payload:

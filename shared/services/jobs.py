@@ -285,11 +285,15 @@ def cancel_job(session: DbSession, job: Job, *, settings: Settings) -> Job:
 def retry_job(
     session: DbSession, job: Job, *, actor: User, settings: Settings, request_id: str | None
 ) -> Submission:
-    """A new job with the same type and params as a failed or cancelled one."""
+    """A new job with the same type and params as a failed or cancelled one.
+
+    The type is checked again for the actor: an admin demoted since may not retry an
+    admin-only job.
+    """
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise Conflict(f"Job {job.id} is {job.status}; only failed or cancelled jobs are retried.")
     return submit_job(
-        session, owner=actor, job_type=JOB_TYPES[job.type], params=job.params,
+        session, owner=actor, job_type=job_type_for(job.type, actor), params=job.params,
         settings=settings, retry_of=job.id, request_id=request_id,
     )  # fmt: skip
 

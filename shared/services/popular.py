@@ -1,86 +1,100 @@
 """Popular books: views counted in Redis per read, added to the database by beat.
 
 A read costs one ``HINCRBY`` on the main Redis (not the cache Redis: an evicting cache
-must not lose counts), never a database write. ``flush_views`` moves the pending counts
-to ``books.views``: it renames the hash first, so views counted meanwhile go to a new
-one, and deletes the renamed hash only after the caller committed. A flush that died
-before its commit leaves the hash behind, and the next flush adds it then.
+must not lose counts), never a database write. A flush takes the pending counts as a
+*batch*: the hash is renamed (views counted meanwhile go to a new one) and given a
+batch id. The views are added in a transaction that also records the batch id
+(``view_flushes``), so a batch is counted once: a flush that died after its commit
+leaves the batch in Redis, and the next flush finds it recorded and only forgets it;
+two flushes that took the same batch cannot both commit it.
 """
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 
-from shared.db import DbSession
-from shared.models import Book
+from shared.db import DbSession, utcnow
+from shared.models import Book, ViewFlush
 from shared.schemas.book import book_schema
 
-log = logging.getLogger(__name__)
 PENDING = "folio:views:pending"  # book id -> views not yet in the database
-FLUSHING = "folio:views:flushing"  # the counts a flush is adding
-FLUSH_LOCK = "folio:views:flush-lock"  # one flush at a time
-FLUSH_LOCK_TTL = 300  # seconds; far longer than a flush, short enough to recover
+FLUSHING = "folio:views:flushing"  # the batch being added
+FLUSHING_BATCH = "folio:views:flushing-batch"  # its id
 POPULAR_SIZE = 10
+KEEP_FLUSHES = dt.timedelta(days=1)  # a batch id is remembered this long
+
+# KEYS: pending, flushing, batch id. ARGV: a new batch id. -> {batch id, counts} or nil
+_TAKE = """
+if redis.call("EXISTS", KEYS[2]) == 0 then
+    if redis.call("EXISTS", KEYS[1]) == 0 then return nil end
+    redis.call("RENAME", KEYS[1], KEYS[2])
+end
+redis.call("SET", KEYS[3], ARGV[1], "NX")
+return {redis.call("GET", KEYS[3]), redis.call("HGETALL", KEYS[2])}
+"""
+# KEYS: flushing, batch id. ARGV: the batch id that was added.
+_FORGET = """
+if redis.call("GET", KEYS[2]) == ARGV[1] then return redis.call("DEL", KEYS[1], KEYS[2]) end
+return 0
+"""
 
 
-def record_view(store: redis.Redis, book_id: int) -> None:
-    """Count one view; a Redis outage loses the view, never the read."""
+@dataclass(frozen=True)
+class Batch:
+    batch_id: str
+    counts: dict[int, int]  # book id -> views
+
+
+def record_view(store: redis.Redis, book_id: int) -> bool:
+    """Count one view; a Redis outage loses the view (False), never the read."""
     try:
         store.hincrby(PENDING, str(book_id), 1)
-    except redis.RedisError as exc:
-        log.debug("view of book %d not counted: %s", book_id, exc)
+    except redis.RedisError:
+        return False
+    return True
 
 
-@contextmanager
-def flush_lock(store: redis.Redis) -> Iterator[bool]:
-    """Whether this flush may run: another one running would add the same counts again."""
-    token = uuid.uuid4().hex
-    acquired = bool(store.set(FLUSH_LOCK, token, nx=True, ex=FLUSH_LOCK_TTL))
-    try:
-        yield acquired
-    finally:
-        if acquired and store.get(FLUSH_LOCK) == token:
-            store.delete(FLUSH_LOCK)
+def take_pending(store: redis.Redis) -> Batch | None:
+    """The batch to add: a dead flush's leftovers first, else the pending views."""
+    taken = store.register_script(_TAKE)(keys=[PENDING, FLUSHING, FLUSHING_BATCH],
+                                         args=[uuid.uuid4().hex])  # fmt: skip
+    if taken is None:
+        return None
+    batch_id, flat = taken
+    pairs = zip(flat[::2], flat[1::2], strict=True)
+    return Batch(str(batch_id), {int(book_id): int(n) for book_id, n in pairs})
 
 
-def take_pending(store: redis.Redis) -> dict[int, int]:
-    """The counts to add: a dead flush's leftovers first, else the pending ones.
+def add_views(session: DbSession, batch: Batch) -> None:
+    """Add the batch's views to ``books.views``, recording the batch.
 
-    Only under ``flush_lock``: the leftovers are those of a flush that is not running.
+    ``IntegrityError`` (at once, or at the commit) when the batch was added before: the
+    caller rolls back, and forgets the batch either way. Books deleted meanwhile are
+    skipped. ``updated_at`` keeps its value: a view is not an edit.
     """
-    if not store.exists(FLUSHING):
-        try:
-            store.rename(PENDING, FLUSHING)
-        except redis.ResponseError:  # no views since the last flush
-            return {}
-    return {int(book_id): int(n) for book_id, n in store.hgetall(FLUSHING).items()}
-
-
-def add_views(session: DbSession, counts: dict[int, int]) -> None:
-    """Add ``counts`` to ``books.views`` (books deleted meanwhile are skipped)."""
-    if not counts:
-        return
+    session.add(ViewFlush(batch_id=batch.batch_id))
+    session.flush()
     table = Book.__table__
     statement = (
         update(table)
         .where(table.c.id == bindparam("book_id"))
-        # A view is not an edit: updated_at keeps its value (its onupdate would fire).
         .values(views=table.c.views + bindparam("n"), updated_at=table.c.updated_at)
     )
-    rows = [{"book_id": book_id, "n": n} for book_id, n in sorted(counts.items())]
-    session.execute(statement, rows)
+    rows = [{"book_id": book_id, "n": n} for book_id, n in sorted(batch.counts.items())]
+    if rows:
+        session.execute(statement, rows)
+    session.execute(delete(ViewFlush).where(ViewFlush.flushed_at < utcnow() - KEEP_FLUSHES))
 
 
-def flushed(store: redis.Redis) -> None:
-    """The taken counts are committed: forget them."""
-    store.delete(FLUSHING)
+def forget(store: redis.Redis, batch: Batch) -> None:
+    """The batch is in the database: remove it from Redis (unless another took over)."""
+    store.register_script(_FORGET)(keys=[FLUSHING, FLUSHING_BATCH], args=[batch.batch_id])
 
 
 def most_viewed(session: DbSession, limit: int = POPULAR_SIZE) -> list[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import Integer, func, select, type_coerce
@@ -13,6 +15,12 @@ from shared.services.jobs import Checkpoints
 TOP_AUTHORS = 10
 _CENTS = type_coerce(Book.price, Integer)  # aggregate cents, not the Money type
 _STATS = (func.count(Book.id), func.avg(_CENTS), func.min(_CENTS), func.max(_CENTS))
+
+
+def cache_name(params: dict[str, Any]) -> str:
+    """The name a report's result is cached under (per catalog version) for ``params``."""
+    canonical = json.dumps(params, sort_keys=True)
+    return f"report:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
 def catalog_report(session: DbSession, job: Job, run: Checkpoints) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from shared.db import db
-from shared.services.catalog_cache import CatalogCache, cache_client, redis_backend
+from shared.services.catalog_cache import CACHE_PREFIX, CatalogCache, JsonRedisCache, cache_client
 from shared.services.catalog_reads import BOOKS_LIST, CatalogRead
 from shared.services.popular import PENDING
 from tests.functional.conftest import assert_problem
@@ -100,6 +100,21 @@ def title_of_first(client: Api, path: str = PAGE) -> str:
 
 
 # -- cache.invalidate and cache.warm: who, and which params ---------------------------------
+
+
+def test_a_demoted_admin_cannot_retry_an_admin_only_job(
+    app: Flask, make_user: MakeUser, worker: CeleryProcess
+) -> None:
+    user, client = make_user(role="admin")
+    job = run(client, "cache.invalidate", {"scope": "books"})
+    with app.app_context():  # as if it had failed, and its owner had lost the admin role
+        db.session.execute(text("UPDATE jobs SET status = 'failed' WHERE id = :i"),
+                           {"i": job["id"]})  # fmt: skip
+        db.session.execute(text("UPDATE users SET role = 'user' WHERE id = :i"), {"i": user["id"]})
+        db.session.commit()
+    assert_problem(client.post(f"/api/jobs/{job['id']}/retry"), 403)
+    listed = client.get("/api/jobs").json()["items"]
+    assert [item["id"] for item in listed] == [job["id"]]  # no new job
 
 
 @pytest.mark.parametrize(
@@ -316,7 +331,8 @@ def stampede_read() -> CatalogRead:
 
 def catalog_cache(url: str, *, lock_wait: float) -> CatalogCache:
     client = cache_client(url)
-    return CatalogCache(redis_backend(client, 60), client, ttl=60, lock_wait=lock_wait)
+    backend = JsonRedisCache(host=client, key_prefix=CACHE_PREFIX)
+    return CatalogCache(backend, client, ttl=60, lock_wait=lock_wait)
 
 
 def test_concurrent_first_reads_compute_once(app: Flask) -> None:

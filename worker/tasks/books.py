@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from shared.db import DbSession
@@ -27,10 +25,8 @@ def register(celery: FolioCelery) -> None:
 
     def cached_report(session: DbSession, job: Job, run: Checkpoints) -> dict[str, Any]:
         """The same report of the same catalog version is computed once."""
-        params = json.dumps(job.params, sort_keys=True)
-        name = f"report:{hashlib.sha256(params.encode()).hexdigest()}"
         return celery.catalog_cache.remember(
-            name, lambda: reports.catalog_report(session, job, run)
+            reports.cache_name(job.params), lambda: reports.catalog_report(session, job, run)
         )
 
     @celery.task(name=BOOKS_REPORT.task_name)
