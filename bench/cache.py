@@ -214,15 +214,13 @@ def measure_latency(stacks: dict[str, Stack], results: dict[Case, Series], *,
 
 VIEW = "the view (catalog_read), all of it"
 LOOKUP = "  CatalogCache.read (a hit: the lookup; caching off: computing the page)"
-VERSION = "    the version pipeline (GET + ZINCRBY: one round trip)"
-ENTRY = "    the entry (GET: one round trip, and unpickling)"
+FIND = "    the lookup script (version, hot count, entry: one round trip, JSON decoding)"
 COUNT = "    COUNT of the catalog (books.count_books)"
 PAGE = "    the page's SELECT (books.list_books)"
 DUMP = "    the books' dump (books_schema.dump)"
-RESPOND = "  response (public_json)"
-JSONIFY = "    jsonify (the body through Folio's JSON provider)"
-ETAG = "    add_etag (SHA-1 of the body)"
-PARTS = (VIEW, LOOKUP, VERSION, ENTRY, COUNT, PAGE, DUMP, RESPOND, JSONIFY, ETAG)
+RENDER = "    rendering (JSON text and its ETag, once per entry)"
+RESPOND = "  the response (make_conditional: ETag against If-None-Match)"
+PARTS = (VIEW, LOOKUP, FIND, COUNT, PAGE, DUMP, RENDER, RESPOND)
 PLAIN, UNLIMITED = "bare, plain Flask (no Folio)", "bare, Folio with the limiter off"
 
 
@@ -236,7 +234,6 @@ def profile_in_process(database: Path, redis_url: str, *, requests_per_round: in
     """
     import api.blueprints.books as books_views  # noqa: PLC0415 - only the profile needs these
     import api.cache  # noqa: PLC0415
-    import api.http  # noqa: PLC0415
     from bench.bare_app import bare, create_bench_app  # noqa: PLC0415
     from shared.config import Settings  # noqa: PLC0415
     from shared.services import books, catalog_cache, catalog_reads  # noqa: PLC0415
@@ -257,14 +254,12 @@ def profile_in_process(database: Path, redis_url: str, *, requests_per_round: in
     originals: list[tuple[Any, str, Any]] = [
         (books_views, "catalog_read", books_views.catalog_read),
         (cache_class, "read", cache_class.read),
-        (cache_class, "_version", cache_class._version),
-        (catalog_cache.RedisCache, "get", catalog_cache.RedisCache.get),
+        (cache_class, "_find", cache_class._find),
         (books, "count_books", books.count_books),
         (books, "list_books", books.list_books),
         (catalog_reads.books_schema, "dump", catalog_reads.books_schema.dump),
-        (api.cache, "public_json", api.cache.public_json),
-        (api.http, "jsonify", api.http.jsonify),
-        (response_class, "add_etag", response_class.add_etag),
+        (catalog_reads, "render", catalog_reads.render),
+        (response_class, "make_conditional", response_class.make_conditional),
     ]
     cpu: dict[str, list[float]] = {name: [] for name in probes}
     spent: dict[str, Counter] = {name: Counter() for name in probes}
