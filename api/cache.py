@@ -14,6 +14,7 @@ from typing import cast
 
 from flask import Flask, Response, current_app, request
 from flask_caching import Cache
+from werkzeug.http import unquote_etag
 
 from api.extensions import folio
 from shared.config import Settings
@@ -56,9 +57,11 @@ def catalog_read(kind: str, **ids: int) -> Response:
     body, headers = cache.read(
         read, lambda: catalog_reads.render(catalog_reads.compute(reader, read))
     )
+    etag = headers["ETag"]
+    if request.if_none_match.contains_weak(unquote_etag(etag)[0]):  # as RFC 9110 compares
+        return Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
     response = Response(body, content_type=JSON, headers=headers)
     response.headers["Cache-Control"] = "no-cache"
-    response.make_conditional(request)
     return response
 
 

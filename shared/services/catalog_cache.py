@@ -85,18 +85,33 @@ return 0
 
 
 class JsonSerializer:
-    """Cache values as JSON with exact decimals; anything unreadable is a miss."""
+    """Cache values as JSON with exact decimals; anything unreadable is a miss.
+
+    A rendered response (JSON text and its headers) is stored as ``R``, its headers as
+    JSON, a newline, then the text as it is: a hit decodes only the headers.
+    """
 
     def dumps(self, value: Any, protocol: int | None = None) -> bytes:
+        if _is_rendered(value):
+            text, headers = value
+            return b"R" + simplejson.dumps(headers).encode() + b"\n" + text.encode()
         return simplejson.dumps(value, use_decimal=True).encode()
 
     def loads(self, value: bytes | None) -> Any:
         if value is None:
             return None
         try:
+            if value.startswith(b"R"):
+                headers, _, text = value[1:].partition(b"\n")
+                return text.decode(), simplejson.loads(headers)
             return simplejson.loads(value, use_decimal=True)
         except ValueError:  # an entry of another format (an older release): recompute
             return None
+
+
+def _is_rendered(value: Any) -> bool:
+    return (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+            and isinstance(value[1], dict))  # fmt: skip
 
 
 class JsonRedisCache(RedisCache):
