@@ -21,6 +21,7 @@ from shared.db import db
 from shared.services.catalog_cache import CACHE_PREFIX, CatalogCache, JsonRedisCache, cache_client
 from shared.services.catalog_reads import BOOKS_LIST, CatalogRead
 from shared.services.popular import PENDING
+from tests.conftest import worker_env
 from tests.functional.conftest import assert_problem
 from tests.support.live import Api
 from tests.support.servers import RedisServer
@@ -220,6 +221,32 @@ def test_warm_recomputes_the_hot_reads_and_the_web_serves_them(
     assert title_of_first(api) == "Warmed"  # the worker's entry, served by the web
     assert title_of_first(api, "/api/books") == "Warmed"
     assert api.get(f"/api/books/{gone['id']}").status_code == 404
+
+
+@pytest.fixture
+def warming_beat(database_url: str, redis_server: RedisServer) -> Iterator[CeleryProcess]:
+    """Beat with the cache warming every second (``CACHE_WARM_INTERVAL=1``)."""
+    env = worker_env(database_url, redis_server.url, CACHE_WARM_INTERVAL="1")
+    process = CeleryProcess("beat", env)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.mark.usefixtures("worker", "warming_beat")
+def test_beat_warms_the_hot_reads_on_its_schedule(
+    app: Flask, user_api: Api, api: Api, cache_store: redis.Redis
+) -> None:
+    (book,) = add_books(user_api, "Dune")
+    assert title_of_first(api) == "Dune"  # a hot read now
+    assert user_api.patch(f"/api/books/{book['id']}", json={"title": "Warmed"}).status_code == 200
+    current = version(cache_store)
+    deadline = time.monotonic() + DEADLINE
+    while current not in entry_versions(cache_store) and time.monotonic() < deadline:
+        time.sleep(0.1)  # nobody reads: only beat's warming can store this version's entries
+    assert current in entry_versions(cache_store)
+    rename_behind_the_apps_back(app, book["id"], "Renamed After The Warm")
+    assert title_of_first(api) == "Warmed"  # computed by the warming, served by the web
 
 
 def test_warm_of_an_empty_cache_fills_the_first_page_and_popular(
