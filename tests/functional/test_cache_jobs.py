@@ -22,7 +22,7 @@ from shared.services.catalog_cache import CACHE_PREFIX, CatalogCache, JsonRedisC
 from shared.services.catalog_reads import BOOKS_LIST, CatalogRead
 from shared.services.popular import PENDING
 from tests.conftest import worker_env
-from tests.functional.conftest import assert_problem
+from tests.functional.conftest import add_books, assert_problem
 from tests.support.live import Api
 from tests.support.servers import RedisServer
 from tests.support.workers import CeleryProcess
@@ -65,15 +65,6 @@ def entry_versions(store: redis.Redis | set[str]) -> set[int]:
 
 def version(store: redis.Redis) -> int:
     return int(store.get(VERSION_KEY) or 0)
-
-
-def add_books(client: Api, *titles: str) -> list[dict[str, Any]]:
-    created = []
-    for title in titles:
-        response = client.post("/api/books", json={"title": title, "author": "Some Author"})
-        assert response.status_code == 201, response.text
-        created.append(response.json())
-    return created
 
 
 def rename_behind_the_apps_back(app: Flask, book_id: int, title: str) -> None:

@@ -17,22 +17,13 @@ from shared.db import db
 from shared.job_types import FLUSH_VIEWS_TASK, MAINTENANCE_QUEUE
 from shared.services.popular import FLUSHING, PENDING
 from tests.conftest import test_settings, worker_env
+from tests.functional.conftest import add_books
 from tests.support.live import Api, serve
 from tests.support.servers import RedisServer
 from tests.support.workers import CeleryProcess
 
 POPULAR = "/api/books/popular"
 DEADLINE = 15.0  # seconds a flush by beat (every second in tests) may take to show
-
-
-def add_books(client: Api, *titles: str) -> list[dict[str, Any]]:
-    """Create books without ISBNs (so any number of them fit) and return them."""
-    created = []
-    for title in titles:
-        response = client.post("/api/books", json={"title": title, "author": "Some Author"})
-        assert response.status_code == 201, response.text
-        created.append(response.json())
-    return created
 
 
 def view(client: Api, book_id: int, times: int = 1) -> dict[str, Any]:
