@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import text
 
 from shared.db import db
 from shared.services import users
@@ -66,6 +67,14 @@ def book_payload(**overrides: Any) -> dict[str, Any]:
     payload = {"title": "1984", "author": "George Orwell", "isbn": "9780451524935",
                "published_year": 1949, "genre": "Fiction", "price": 9.99}  # fmt: skip
     return payload | overrides
+
+
+def rename_behind_the_apps_back(app: Flask, book_id: int, title: str) -> None:
+    """A change the app does not know about: only a cached read can still show the old."""
+    with app.app_context():
+        db.session.execute(text("UPDATE books SET title = :t WHERE id = :i"),
+                           {"t": title, "i": book_id})  # fmt: skip
+        db.session.commit()
 
 
 def add_books(client: Any, *titles: str) -> list[dict[str, Any]]:

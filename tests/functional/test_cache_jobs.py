@@ -22,7 +22,7 @@ from shared.services.catalog_cache import CACHE_PREFIX, CatalogCache, JsonRedisC
 from shared.services.catalog_reads import BOOKS_LIST, CatalogRead
 from shared.services.popular import PENDING
 from tests.conftest import worker_env
-from tests.functional.conftest import add_books, assert_problem
+from tests.functional.conftest import add_books, assert_problem, rename_behind_the_apps_back
 from tests.support.live import Api
 from tests.support.servers import RedisServer
 from tests.support.workers import CeleryProcess
@@ -65,14 +65,6 @@ def entry_versions(store: redis.Redis | set[str]) -> set[int]:
 
 def version(store: redis.Redis) -> int:
     return int(store.get(VERSION_KEY) or 0)
-
-
-def rename_behind_the_apps_back(app: Flask, book_id: int, title: str) -> None:
-    """A change the app does not know about: only a cached read can still show the old."""
-    with app.app_context():
-        db.session.execute(text("UPDATE books SET title = :t WHERE id = :i"),
-                           {"t": title, "i": book_id})  # fmt: skip
-        db.session.commit()
 
 
 def run(client: Api, job_type: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -231,11 +223,12 @@ def test_beat_warms_the_hot_reads_on_its_schedule(
     (book,) = add_books(user_api, "Dune")
     assert title_of_first(api) == "Dune"  # a hot read now
     assert user_api.patch(f"/api/books/{book['id']}", json={"title": "Warmed"}).status_code == 200
-    current = version(cache_store)
+    read = CatalogRead.of(BOOKS_LIST, "/api/books", {"page": "1", "per_page": "5"})
+    entry = f"folio:cache:books:v{version(cache_store)}:r:{read.digest}"
     deadline = time.monotonic() + DEADLINE
-    while current not in entry_versions(cache_store) and time.monotonic() < deadline:
-        time.sleep(0.1)  # nobody reads: only beat's warming can store this version's entries
-    assert current in entry_versions(cache_store)
+    while not cache_store.exists(entry) and time.monotonic() < deadline:
+        time.sleep(0.1)  # nobody reads: only beat's warming can store this version's page
+    assert cache_store.exists(entry)
     rename_behind_the_apps_back(app, book["id"], "Renamed After The Warm")
     assert title_of_first(api) == "Warmed"  # computed by the warming, served by the web
 

@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
 
-from shared.db import db
 from tests.conftest import TEST_SECRET, test_settings
-from tests.functional.conftest import PASSWORD, book_payload
+from tests.functional.conftest import PASSWORD, book_payload, rename_behind_the_apps_back
 from tests.support.live import Api, serve
 from tests.support.servers import RedisServer
 from tests.support.web import procfile_web
@@ -22,18 +20,10 @@ MakeUser = Callable[..., tuple[dict[str, Any], Api]]
 READS = ("/api/books?page=1&per_page=5", "/api/books?limit=5", "/api/search?q=dune")
 
 
-def _rename_behind_the_apps_back(app: Flask, book_id: int, title: str) -> None:
-    """A change the app does not know about: only a cached read can still show the old."""
-    with app.app_context():
-        db.session.execute(text("UPDATE books SET title = :t WHERE id = :i"),
-                           {"t": title, "i": book_id})  # fmt: skip
-        db.session.commit()
-
-
 def test_reads_are_served_from_the_cache_until_a_write(app: Flask, user_api: Api, api: Api) -> None:
     book = user_api.post("/api/books", json=book_payload(title="Dune")).json()
     first = [api.get(path).json() for path in (*READS, f"/api/books/{book['id']}")]
-    _rename_behind_the_apps_back(app, book["id"], "Dune Messiah")
+    rename_behind_the_apps_back(app, book["id"], "Dune Messiah")
     cached = [api.get(path).json() for path in (*READS, f"/api/books/{book['id']}")]
     assert cached == first  # the database changed, the cache answered
     other = user_api.post("/api/books", json=book_payload(isbn="9780441172719", title="Other"))
@@ -65,11 +55,11 @@ def test_reads_fall_through_to_the_database_while_the_cache_is_down(
         with serve(test_settings(**settings)) as client:
             assert client.get("/api/books").status_code == 200  # cached now
             cache.stop()
-            _rename_behind_the_apps_back(app, book["id"], "Dune Messiah")
+            rename_behind_the_apps_back(app, book["id"], "Dune Messiah")
             down = [client.get(path) for path in (*READS, f"/api/books/{book['id']}")]
             cache.start()  # back, empty
             back = client.get(f"/api/books/{book['id']}").json()
-            _rename_behind_the_apps_back(app, book["id"], "Children of Dune")
+            rename_behind_the_apps_back(app, book["id"], "Children of Dune")
             cached_again = client.get(f"/api/books/{book['id']}").json()
     finally:
         cache.remove()

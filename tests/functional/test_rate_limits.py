@@ -15,7 +15,12 @@ import requests
 from flask import Flask
 
 from tests.conftest import TEST_SECRET, test_settings
-from tests.functional.conftest import PASSWORD, assert_problem
+from tests.functional.conftest import (
+    PASSWORD,
+    assert_problem,
+    book_payload,
+    rename_behind_the_apps_back,
+)
 from tests.support.live import Api, serve
 from tests.support.servers import RedisServer
 from tests.support.web import procfile_web
@@ -185,29 +190,40 @@ def test_limits_can_be_switched_off(app: Flask, redis_server: RedisServer) -> No
 
 
 def test_limits_fail_open_while_redis_is_down_and_resume_when_it_is_back(
-    app: Flask, caplog: pytest.LogCaptureFixture
+    app: Flask, user_api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """One Redis for everything (the default): limits, tokens and, in database 1, the cache."""
+    book = user_api.post("/api/books", json=book_payload(title="Dune")).json()
+    path = f"/api/books/{book['id']}"
     redis = RedisServer()
     redis.start()
     try:
-        with limited(app, redis.url, ratelimit_default="2 per minute") as api:
-            assert api.get("/api/books").status_code == 200
+        with limited(app, redis.url, ratelimit_default="4 per minute") as api:
+            assert api.get(path).json()["title"] == "Dune"  # cached now
             redis.stop()
+            rename_behind_the_apps_back(app, book["id"], "Dune Messiah")
             with caplog.at_level(logging.WARNING):
-                down = [api.get("/api/books") for _ in range(4)]
+                down = [api.get(path) for _ in range(4)]
                 ready = api.get("/health/ready")
-            redis.start()
-            back = [api.get("/api/books").status_code for _ in range(3)]
+            redis.start()  # back, empty
+            back = [api.get(path) for _ in range(3)]
+            rename_behind_the_apps_back(app, book["id"], "Children of Dune")
+            cached_again = api.get(path)
+            over = api.get(path)
     finally:
         redis.remove()
     assert [r.status_code for r in down] == [200] * 4
+    assert {r.json()["title"] for r in down} == {"Dune Messiah"}  # from the database
     assert not any("X-RateLimit-Limit" in r.headers for r in down)
     body = assert_problem(ready, 503)
     assert "redis" in body["detail"].lower()
     failures = [r for r in caplog.records if r.name == "flask-limiter"]
     assert len(failures) == 1, [r.getMessage() for r in failures]  # once per incident
     assert any("works again" in r.getMessage() for r in caplog.records)
-    assert back == [200, 200, 429]  # Redis came back empty: a fresh window
+    assert [r.status_code for r in back] == [200, 200, 200]  # a fresh window, counted
+    assert back[0].headers["X-RateLimit-Remaining"] == "3"
+    assert cached_again.json()["title"] == "Dune Messiah"  # caching resumed, no restart
+    assert over.status_code == 429  # limiting resumed
 
 
 # -- many processes ------------------------------------------------------------------------
