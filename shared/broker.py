@@ -20,6 +20,7 @@ from shared.job_types import DEFAULT_QUEUE, MAINTENANCE_QUEUE, QUEUES, JobType
 log = logging.getLogger(__name__)
 # One quick reconnect (a pooled connection may be stale after a broker restart), then
 # give up: the job row is committed, and the sweeper sends it once the broker is back.
+BROKER_SOCKET_TIMEOUT = 3  # seconds
 _SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
@@ -32,6 +33,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": {
             "visibility_timeout": VISIBILITY_TIMEOUT,
             "socket_connect_timeout": 2,
+            # A broker that accepts connections but never answers (a failover, a paused
+            # host) would hold a publish, and the request sending it, forever. Workers
+            # are unaffected: their BRPOP answers within its own 1 s timeout.
+            "socket_timeout": BROKER_SOCKET_TIMEOUT,
         },
         "task_serializer": "json",
         "accept_content": ["json"],

@@ -10,9 +10,11 @@ leaves the session's Redis and worker running.
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
@@ -302,6 +304,50 @@ def test_jobs_accepted_around_a_redis_outage_all_succeed_once_redis_is_back(
 
 
 @pytest.mark.slow
+@contextmanager
+def _silent_broker() -> Iterator[str]:
+    """A broker URL whose server accepts connections and never answers (a hung Redis)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for connection in [*held, listener]:
+            connection.close()
+
+
+def test_a_hung_broker_does_not_hang_a_submit(
+    app: Flask, make_user: MakeUser, database_url: str, redis_server: RedisServer
+) -> None:
+    """The publish gives up (socket timeout): 202, and the job waits for the sweeper."""
+    record, _ = make_user(tier="premium")
+    with (
+        _silent_broker() as broker_url,
+        _served(
+            database_url=database_url, redis_url=redis_server.url, broker_url=broker_url
+        ) as base_url,
+    ):
+        client = Api(base_url, record["tokens"]["access_token"])
+        job = _submit(client, _import(_books(1, start=400_000)))  # the client's timeout: 30 s
+    assert job["status"] == JobStatus.QUEUED
+    with app.app_context():
+        stored = db.session.get(Job, job["id"])
+        assert stored is not None
+        assert stored.enqueued_at is None, "an unsent message is left to the sweeper"
+
+
 def test_a_job_the_broker_refused_stays_queued_and_the_sweeper_sends_it_when_it_is_back(
     app: Flask, make_user: MakeUser, database_url: str, redis_server: RedisServer
 ) -> None:
