@@ -80,9 +80,9 @@ def run_job(celery: FolioCelery, job_id: str, handler: Handler) -> str | None:
         outcome = _attempt(celery, job, attempt, handler)
     changed_catalog = outcome == JobStatus.SUCCEEDED and JOB_TYPES[job.type].changes_catalog
     if changed_catalog:
-        # Before waiting clients hear; a client polling the job may see it succeeded in
-        # the moment between the commit and this bump (see README, read-your-writes).
-        celery.catalog_cache.bump()
+        # Before waiting clients hear; a client polling in the moment between the commit
+        # and this bump is covered by the web, which bumps for unmarked changes (settle).
+        celery.catalog_cache.bump(changes=[job_id])
     if outcome in JobStatus.TERMINAL:
         job_signals.notify_finished(celery.redis, job_id)  # first: a client is waiting
         job_signals.forget(celery.redis, [job_id])

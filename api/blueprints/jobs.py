@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
 from api.auth import token_required
+from api.cache import catalog_cache
 from api.csv_import import rows_from_csv
 from api.errors import request_id
 from api.extensions import folio
@@ -68,6 +69,7 @@ def list_jobs(current_user: User) -> ResponseReturnValue:
     page, per_page = query.pop("page"), query.pop("per_page")
     found = jobs.list_jobs(db.session, actor=current_user, filters=query, page=page,
                            per_page=per_page)  # fmt: skip
+    _settle_catalog_changes(found.items)
     body, link = page_envelope([_body(job) for job in found.items], total=found.total,
                                page=page, per_page=per_page)  # fmt: skip
     return conditional_json(body, headers={"Link": link})
@@ -81,6 +83,7 @@ def get_job(job_id: UUID, current_user: User) -> ResponseReturnValue:
     job = jobs.get_job(db.session, str(job_id), actor=current_user)
     if wait and not job.is_terminal:
         job = _wait_until_finished(job, current_user, wait)
+    _settle_catalog_changes([job])
     return _job_response(job)
 
 
@@ -188,6 +191,13 @@ def _wait_until_finished(job: Job, actor: User, timeout: float) -> Job:
     finally:
         waiter.close()
     return job
+
+
+def _settle_catalog_changes(found: list[Job]) -> None:
+    """Read-your-writes for jobs: before a succeeded import is reported, the catalog
+    version has moved after its commit (``CatalogCache.settle``)."""
+    catalog_cache().settle([job.id for job in found if job.status == JobStatus.SUCCEEDED
+                            and JOB_TYPES[job.type].changes_catalog])  # fmt: skip
 
 
 def _body(job: Job) -> dict[str, Any]:

@@ -48,6 +48,8 @@ CACHE_PREFIX = "folio:cache:"
 VERSION_KEY = "books:version"  # under CACHE_PREFIX, like every key below
 HOT_KEY = "hot"
 LOCK_PREFIX = "lock:"
+MARK_PREFIX = "changed:"  # a change made elsewhere (an import job) that has been bumped for
+MARK_TTL = 2 * 86400  # seconds; a mark gone early costs one more bump, nothing else
 RENDERED = "r:"  # entries of reads hold a rendered response (not a report, not a total)
 MAX_HOT = 1000  # reads remembered as candidates for warming
 TRIM_HOT_CHANCE = 0.01
@@ -72,10 +74,12 @@ if ARGV[2] ~= "" then
 end
 return {version, redis.call("GET", ARGV[5] .. "books:v" .. version .. ":" .. ARGV[6])}
 """
-# KEYS: version. ARGV: epoch.
+# KEYS: version, then the marks of the changes it covers. ARGV: epoch, the marks' TTL.
 _BUMP = """
 redis.call("SET", KEYS[1], ARGV[1], "NX")
-return redis.call("INCR", KEYS[1])
+local version = redis.call("INCR", KEYS[1])
+for i = 2, #KEYS do redis.call("SET", KEYS[i], version, "EX", ARGV[2]) end
+return version
 """
 # KEYS: lock. ARGV: token.
 _RELEASE = """
@@ -244,18 +248,42 @@ class CatalogCache:
 
     # -- writes and housekeeping ----------------------------------------------------------
 
-    def bump(self) -> None:
-        """The catalog changed (committed): make every cached read of it unreachable."""
+    def bump(self, *, changes: Iterable[str] = ()) -> None:
+        """The catalog changed (committed): make every cached read of it unreachable.
+
+        ``changes`` names changes made by this commit that others report as done (an
+        import job's id): they are marked as covered by this bump (``settle``).
+        """
         try:
-            self._bump_or_get(increment=True)
+            self._bump_or_get(increment=True, changes=changes)
         except redis.RedisError as exc:
             self.failures += 1
             log.error("catalog cache version NOT bumped; reads may be stale for up to "
                       "%d s: %s", max(self.ttl, *self.ttls.values()), exc)  # fmt: skip
 
-    def _bump_or_get(self, *, increment: bool) -> int:
+    def settle(self, changes: list[str]) -> None:
+        """Before reporting ``changes`` as done (a succeeded import), make sure a bump
+        after their commit covers them: one that the worker made (and marked), or one
+        made here when the worker died between its commit and its bump, or has not yet
+        bumped. A client told "done" then never reads a page from before the change."""
+        if not changes:
+            return
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for change in changes:
+                    pipe.exists(CACHE_PREFIX + MARK_PREFIX + change)
+                marked = pipe.execute()
+        except redis.RedisError as exc:
+            self._failed(exc)  # nothing cached can be read now either
+            return
+        missing = [change for change, found in zip(changes, marked, strict=True) if not found]
+        if missing:
+            self.bump(changes=missing)
+
+    def _bump_or_get(self, *, increment: bool, changes: Iterable[str] = ()) -> int:
         if increment:
-            return int(self._bump(keys=[CACHE_PREFIX + VERSION_KEY], args=[_epoch()]))
+            keys = [CACHE_PREFIX + VERSION_KEY, *(CACHE_PREFIX + MARK_PREFIX + c for c in changes)]
+            return int(self._bump(keys=keys, args=[_epoch(), MARK_TTL]))
         self.client.set(CACHE_PREFIX + VERSION_KEY, _epoch(), nx=True)
         return int(self.client.get(CACHE_PREFIX + VERSION_KEY) or 0)
 

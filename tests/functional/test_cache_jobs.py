@@ -285,6 +285,31 @@ def test_cache_clear_removes_the_entries_and_nothing_of_the_main_redis(
 # -- dead entries after an import -----------------------------------------------------------
 
 
+def test_a_succeeded_import_is_reported_only_after_the_catalog_version_moved(
+    app: Flask, user_api: Api, api: Api, cache_store: redis.Redis, worker: CeleryProcess
+) -> None:
+    """As if the worker had died between its commit and its bump: the web bumps first."""
+    job = run(user_api, "books.import", {"books": [{"title": "Imported", "author": "A"}]})
+    mark = f"folio:cache:changed:{job['id']}"
+    assert cache_store.exists(mark)  # the worker's bump covered it
+    before = version(cache_store)
+    assert user_api.get(f"/api/jobs/{job['id']}").status_code == 200
+    assert version(cache_store) == before  # covered: no second bump
+    cache_store.delete(mark)  # now the worker "never bumped" for it
+    (other,) = add_books(user_api, "Other")
+    assert {b["title"] for b in api.get(PAGE).json()["items"]} == {"Imported", "Other"}
+    rename_behind_the_apps_back(app, other["id"], "Unseen")  # only a bump can show it now
+    assert {b["title"] for b in api.get(PAGE).json()["items"]} == {"Imported", "Other"}
+    unsettled = version(cache_store)
+
+    listed = user_api.get("/api/jobs").json()["items"]  # a list reports it done too
+
+    assert [item["status"] for item in listed] == ["succeeded"]
+    assert version(cache_store) > unsettled
+    assert {b["title"] for b in api.get(PAGE).json()["items"]} == {"Imported", "Unseen"}
+    assert cache_store.exists(mark)
+
+
 def test_an_import_has_the_worker_drop_the_dead_entries(
     user_api: Api, api: Api, cache_store: redis.Redis, worker: CeleryProcess
 ) -> None:
