@@ -17,13 +17,13 @@ from flask_caching import Cache
 from werkzeug.http import unquote_etag
 
 from api.extensions import folio
+from api.json import FolioJSONProvider
 from shared.config import Settings
 from shared.db import db
 from shared.services import catalog_reads
 from shared.services.catalog_cache import CACHE_PREFIX, CatalogCache, JsonRedisCache, cache_client
 from shared.services.catalog_reads import BOOK, POPULAR, CatalogRead
 
-JSON = "application/json; charset=utf-8"
 NO_QUERY = (BOOK, POPULAR)  # reads that take no parameters: a query string is ignored
 
 
@@ -60,7 +60,7 @@ def catalog_read(kind: str, **ids: int) -> Response:
     etag = headers["ETag"]
     if request.if_none_match.contains_weak(unquote_etag(etag)[0]):  # as RFC 9110 compares
         return Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
-    response = Response(body, content_type=JSON, headers=headers)
+    response = Response(body, content_type=FolioJSONProvider.mimetype, headers=headers)
     response.headers["Cache-Control"] = "no-cache"
     return response
 

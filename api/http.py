@@ -50,14 +50,6 @@ def load_query(schema: Schema) -> Any:
     return schema.load(request.args.to_dict())
 
 
-def public_json(
-    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """A public catalog read: strong ETag, ``no-cache``, and 304 on ``If-None-Match``."""
-    headers = {**(headers or {}), "Cache-Control": "no-cache"}
-    return conditional_json(payload, status=status, headers=headers)
-
-
 def conditional_json(
     payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:

@@ -273,11 +273,11 @@ def redis_calls(stack: Stack, route: Route, redis_url: str, requests: int) -> Re
 
 
 CHECK = "limiter check (Flask-Limiter's before_request)"
-HIT = "  of which the hit: EVALSHA (INCRBY + EXPIRE in Lua)"
+HIT = "  of which the hit: EVALSHA (INCRBY + EXPIRE + TTL in Lua)"
 MOVED = "  of which caller(): authentication, which the view then skips"
 CHECK_REST = "  of which the rest: Flask-Limiter resolving limits and keys, Folio's callables"
 HEADERS = "headers (Folio's after_request _rate_limit_headers)"
-STATS = "  of which window stats: GET + TTL"
+STATS = "  of which window stats (from the hit's reply, no round trip)"
 HEADERS_REST = "  of which the rest: building the headers"
 PARTS = (CHECK, HIT, MOVED, HEADERS, STATS)
 

@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 import redis
-import simplejson
 from flask_caching.backends.rediscache import RedisCache
 
+from shared.db import json_dumps, json_loads
 from shared.services.catalog_reads import BOOKS_LIST, POPULAR, CatalogRead
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ class JsonSerializer:
     def dumps(self, value: Any, protocol: int | None = None) -> bytes:
         if _is_rendered(value):
             text, headers = value
-            return b"R" + simplejson.dumps(headers).encode() + b"\n" + text.encode()
-        return simplejson.dumps(value, use_decimal=True).encode()
+            return b"R" + json_dumps(headers).encode() + b"\n" + text.encode()
+        return json_dumps(value).encode()
 
     def loads(self, value: bytes | None) -> Any:
         if value is None:
@@ -107,8 +107,8 @@ class JsonSerializer:
         try:
             if value.startswith(b"R"):
                 headers, _, text = value[1:].partition(b"\n")
-                return text.decode(), simplejson.loads(headers)
-            return simplejson.loads(value, use_decimal=True)
+                return text.decode(), json_loads(headers)
+            return json_loads(value)
         except ValueError:  # an entry of another format (an older release): recompute
             return None
 
@@ -211,7 +211,8 @@ class CatalogCache:
 
     def version(self) -> int:
         """The current version (set from the clock when missing)."""
-        return int(self._bump_or_get(increment=False))
+        self.client.set(CACHE_PREFIX + VERSION_KEY, _epoch(), nx=True)
+        return int(self.client.get(CACHE_PREFIX + VERSION_KEY) or 0)
 
     @staticmethod
     def _entry(version: int, name: str) -> str:
@@ -254,8 +255,9 @@ class CatalogCache:
         ``changes`` names changes made by this commit that others report as done (an
         import job's id): they are marked as covered by this bump (``settle``).
         """
+        marks = [CACHE_PREFIX + MARK_PREFIX + change for change in changes]
         try:
-            self._bump_or_get(increment=True, changes=changes)
+            self._bump(keys=[CACHE_PREFIX + VERSION_KEY, *marks], args=[_epoch(), MARK_TTL])
         except redis.RedisError as exc:
             self.failures += 1
             log.error("catalog cache version NOT bumped; reads may be stale for up to "
@@ -279,13 +281,6 @@ class CatalogCache:
         missing = [change for change, found in zip(changes, marked, strict=True) if not found]
         if missing:
             self.bump(changes=missing)
-
-    def _bump_or_get(self, *, increment: bool, changes: Iterable[str] = ()) -> int:
-        if increment:
-            keys = [CACHE_PREFIX + VERSION_KEY, *(CACHE_PREFIX + MARK_PREFIX + c for c in changes)]
-            return int(self._bump(keys=keys, args=[_epoch(), MARK_TTL]))
-        self.client.set(CACHE_PREFIX + VERSION_KEY, _epoch(), nx=True)
-        return int(self.client.get(CACHE_PREFIX + VERSION_KEY) or 0)
 
     def drop(self, scope: str) -> int:
         """Delete the entries of ``scope`` (``books``: catalog reads, totals and reports;
