@@ -22,6 +22,7 @@ DEFAULT_QUEUE = "default"
 BULK_QUEUE = "bulk"  # imports and exports: long, heavy, kept apart from quick jobs
 MAINTENANCE_QUEUE = "maintenance"  # cache and housekeeping
 QUEUES = (DEFAULT_QUEUE, BULK_QUEUE, MAINTENANCE_QUEUE)
+JOB_TASK_PREFIX = "folio.jobs."  # a job's task takes one argument: the job id
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class JobType:
 
     @property
     def task_name(self) -> str:
-        return f"folio.jobs.{self.name}"
+        return f"{JOB_TASK_PREFIX}{self.name}"
 
 
 BOOKS_IMPORT = JobType("books.import", BULK_QUEUE, ImportParamsSchema(), changes_catalog=True)

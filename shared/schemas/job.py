@@ -15,6 +15,7 @@ EXPORT_FORMATS = ("csv", "jsonl")
 REPORT_GROUPS = ("genre", "decade", "author")
 CACHE_SCOPES = ("books", "all")
 MAX_WAIT = 30
+TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # UTC, to the second
 
 
 class JobCreateSchema(Schema):
@@ -113,10 +114,10 @@ class JobSchema(Schema):
     attempts = fields.Integer()
     cancel_requested = fields.Boolean()
     retry_of = fields.String(allow_none=True)
-    created_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ")
-    started_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ", allow_none=True)
-    finished_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ", allow_none=True)
-    expires_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ", allow_none=True)
+    created_at = fields.AwareDateTime(format=TIMESTAMP)
+    started_at = fields.AwareDateTime(format=TIMESTAMP, allow_none=True)
+    finished_at = fields.AwareDateTime(format=TIMESTAMP, allow_none=True)
+    expires_at = fields.AwareDateTime(format=TIMESTAMP, allow_none=True)
     links = fields.Method("_links")
 
     def _links(self, job: Any) -> dict[str, str]:

@@ -260,6 +260,34 @@ def list_jobs(
     return JobPage(list(session.scalars(ordered.limit(per_page).offset(offset))), total)
 
 
+@dataclass(frozen=True)
+class JobStatistics:
+    """How many jobs there are of each type in each status, and the oldest queued one."""
+
+    counts: dict[tuple[str, str], int]  # (type, status) -> jobs
+    oldest_queued_at: dt.datetime | None
+
+    def by(self, index: int) -> dict[str, int]:
+        """Totals by type (``index`` 0) or by status (1)."""
+        totals: dict[str, int] = {}
+        for key, count in self.counts.items():
+            totals[key[index]] = totals.get(key[index], 0) + count
+        return totals
+
+
+def job_statistics(session: DbSession) -> JobStatistics:
+    """Every job counted by type and status (one ``GROUP BY``), and the oldest queued."""
+    rows = session.execute(
+        select(Job.type, Job.status, func.count(), func.min(Job.created_at))
+        .group_by(Job.type, Job.status)
+    ).all()  # fmt: skip
+    queued = [oldest for _, status, _, oldest in rows if status == JobStatus.QUEUED]
+    return JobStatistics(
+        counts={(type_, status): count for type_, status, count, _ in rows},
+        oldest_queued_at=min(queued, default=None),
+    )
+
+
 def cancel_job(session: DbSession, job: Job, *, settings: Settings) -> Job:
     """A queued job ends ``cancelled`` at once; a running one is asked to stop."""
     if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):

@@ -1,4 +1,4 @@
-"""Worker liveness as seen through Redis heartbeats.
+"""Worker liveness as seen through Redis heartbeats, and what live workers are doing.
 
 Each worker process records ``time.time()`` under its name in the sorted set
 ``folio:workers`` every few seconds; the web process counts the members seen in the last
@@ -7,12 +7,18 @@ Each worker process records ``time.time()`` under its name in the sorted set
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from typing import Any, cast
 
 import redis
+from celery import Celery
+
+from shared.job_types import JOB_TASK_PREFIX
 
 HEARTBEATS_KEY = "folio:workers"
 HEARTBEAT_TTL = 60
+INSPECT_TIMEOUT = 1.0  # seconds an admin waits for workers to answer a broadcast
 
 
 def record_heartbeat(store: redis.Redis, worker: str, *, now: float | None = None) -> None:
@@ -33,3 +39,44 @@ def count_live_workers(store: redis.Redis, *, now: float | None = None) -> int:
 def forget_worker(store: redis.Redis, worker: str) -> None:
     """``worker`` shut down cleanly: stop counting it at once."""
     store.zrem(HEARTBEATS_KEY, worker)
+
+
+def live_workers(store: redis.Redis, *, now: float | None = None) -> dict[str, float]:
+    """Each worker seen in the last ``HEARTBEAT_TTL`` seconds, with its last heartbeat."""
+    now = time.time() if now is None else now
+    seen = store.zrangebyscore(HEARTBEATS_KEY, now - HEARTBEAT_TTL, "+inf", withscores=True)
+    return {str(name): float(score) for name, score in cast(list[tuple[Any, Any]], seen)}
+
+
+def describe_workers(
+    celery: Celery, store: redis.Redis, *, timeout: float = INSPECT_TIMEOUT
+) -> list[dict[str, Any]]:
+    """The workers that are alive: their heartbeat, queues and running tasks.
+
+    Alive means a recent heartbeat or an answer to the broadcast. The broadcast waits
+    for as many answers as there are heartbeats, at most ``timeout`` seconds; a worker
+    that heartbeats but does not answer in time (busy main process, lost message) is
+    listed with ``None`` for what only it can tell.
+    """
+    heartbeats = live_workers(store)
+    inspect = celery.control.inspect(timeout=timeout, limit=len(heartbeats) or None)
+    queues = inspect.active_queues() or {}
+    active = inspect.active() or {}
+    names = sorted(heartbeats.keys() | queues.keys() | active.keys())
+    return [
+        {
+            "name": name,
+            "queues": sorted(q["name"] for q in queues[name]) if name in queues else None,
+            "active": [_task(t) for t in active[name]] if name in active else None,
+            "last_heartbeat": (
+                dt.datetime.fromtimestamp(heartbeats[name], dt.UTC) if name in heartbeats else None
+            ),
+        }
+        for name in names
+    ]
+
+
+def _task(task: dict[str, Any]) -> dict[str, Any]:
+    args = task.get("args") or []
+    job_id = args[0] if task.get("name", "").startswith(JOB_TASK_PREFIX) and args else None
+    return {"task_id": task.get("id"), "task": task.get("name"), "job_id": job_id}
