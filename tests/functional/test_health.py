@@ -8,10 +8,10 @@ from typing import Any
 from flask import Flask
 
 from shared.services.workers import HEARTBEAT_TTL, HEARTBEATS_KEY, record_heartbeat
-from tests.conftest import test_settings
+from tests.conftest import test_settings, worker_env
 from tests.functional.conftest import assert_problem
 from tests.support.live import Api, serve
-from tests.support.servers import RedisServer, free_port
+from tests.support.servers import PostgresServer, RedisServer, free_port
 from tests.support.workers import CeleryProcess
 
 
@@ -92,3 +92,65 @@ def test_ready_counts_a_real_worker_and_forgets_it_after_a_clean_shutdown(
     finally:
         if not worker.running:
             worker.start()
+
+
+def _ready_when(client: Api, expected: dict[str, Any], *, timeout: float = 30) -> None:
+    """Poll readiness until it answers ``expected`` (a dependency may take a moment)."""
+    deadline = time.monotonic() + timeout
+    body: Any = None
+    while time.monotonic() < deadline:
+        response = client.get("/health/ready")
+        body = response.json()
+        if response.status_code == 200 and body == expected:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"readiness never became {expected}; last: {body}")
+
+
+def test_ready_follows_redis_and_the_worker_going_and_coming_back(database_url: str) -> None:
+    redis = RedisServer(persist=True)  # like production's: heartbeats survive a restart
+    worker = CeleryProcess("worker", worker_env(database_url, redis.url))
+    settings = {"database_url": database_url, "redis_url": redis.url}
+    ok = {"database": "ok", "redis": "ok"}
+    try:
+        redis.start()
+        with _served(settings) as client:
+            _ready_when(client, {"status": "degraded", "checks": ok | {"workers": 0}})
+            worker.start()
+            _ready_when(client, {"status": "ready", "checks": ok | {"workers": 1}})
+
+            redis.stop()
+            down = client.get("/health/ready")
+            body = assert_problem(down, 503)
+            assert body["detail"] == "Not ready: redis unavailable."
+            assert body["checks"] == {"database": "ok", "redis": "unavailable", "workers": 0}
+            assert client.get("/health").status_code == 200  # alive all along
+
+            redis.start()
+            _ready_when(client, {"status": "ready", "checks": ok | {"workers": 1}})
+    finally:
+        worker.stop()
+        redis.remove()
+
+
+def test_ready_follows_postgresql_going_and_coming_back(redis_server: RedisServer) -> None:
+    postgres = PostgresServer()
+    settings = {"database_url": postgres.url, "redis_url": redis_server.url}
+    try:
+        postgres.start()
+        with _served(settings) as client:
+            assert client.get("/health/ready").json()["checks"]["database"] == "ok"
+
+            postgres.stop()
+            body = assert_problem(client.get("/health/ready"), 503)
+            assert body["detail"] == "Not ready: database unavailable."
+            assert body["checks"]["database"] == "unavailable"
+            assert body["checks"]["redis"] == "ok"
+
+            postgres.start()  # the pool's dead connections are replaced, no restart
+            ready = client.get("/health/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"]["database"] == "ok"
+            assert ready.json()["status"] in {"ready", "degraded"}  # the suite's worker
+    finally:
+        postgres.remove()

@@ -39,9 +39,10 @@ def wait_for_port(port: int, *, timeout: float = 20.0) -> None:
 class RedisServer:
     """A redis-server on a free port; ``stop()``/``start()`` simulate an outage."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, persist: bool = False) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="folio-redis-"))
+        self.persist = persist  # an append-only file, as production's main Redis has
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,7 +50,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        argv = server_argv(port=self.port, data_dir=self.dir, persist=False)
+        argv = server_argv(port=self.port, data_dir=self.dir, persist=self.persist)
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
@@ -79,7 +80,8 @@ def postgres_binaries() -> bool:
 
 
 class PostgresServer:
-    """A throwaway PostgreSQL 15 cluster (``initdb``/``pg_ctl``), removed afterwards.
+    """A throwaway PostgreSQL 15 cluster (``initdb``/``pg_ctl``), removed afterwards;
+    ``stop()``/``start()`` simulate an outage.
 
     ``initdb`` refuses to run as root, so as root the cluster belongs to the
     ``postgres`` system user; as anyone else it runs as that user.
@@ -102,17 +104,22 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def start(self) -> None:
-        if self.as_root:
-            owner = pwd.getpwnam("postgres")
-            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")  # fmt: skip
+        """Create the cluster the first time; start it (again, after ``stop()``)."""
+        if not self.data.exists():
+            self._initdb()
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=200")  # fmt: skip
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
                   "-w", "-t", "60", "start")  # fmt: skip
         wait_for_port(self.port)
+
+    def _initdb(self) -> None:
+        if self.as_root:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                  "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
         if (self.data / "postmaster.pid").exists():
