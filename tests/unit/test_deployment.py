@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import itertools
 import re
 import shlex
 from typing import Any
@@ -33,7 +34,7 @@ SETTINGS_VARS = {f.name.upper() for f in dataclasses.fields(Settings)} | {"FOLIO
 
 def _flags(argv: list[str]) -> dict[str, str]:
     """``--name value`` pairs of a command line."""
-    return {a: b for a, b in zip(argv, argv[1:], strict=False) if a.startswith("--")}
+    return {a: b for a, b in itertools.pairwise(argv) if a.startswith("--")}
 
 
 def test_compose_runs_the_procfile_commands_on_our_image() -> None:
@@ -118,9 +119,11 @@ def test_flower_is_behind_a_profile_on_the_same_broker() -> None:
 
 def test_the_image_is_slim_runs_as_non_root_and_holds_what_the_commands_need() -> None:
     stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
-    assert stages and all(image.startswith("python:3.11-slim") for image in stages)
+    assert stages
+    assert all(image.startswith("python:3.11-slim") for image in stages)
     users = re.findall(r"^USER (\S+)", DOCKERFILE, re.M)
-    assert users and users[-1] not in {"root", "0"}
+    assert users
+    assert users[-1] not in {"root", "0"}
     copied = " ".join(re.findall(r"^COPY (.+)$", DOCKERFILE, re.M))
     for needed in ("api", "shared", "worker", "migrations", "gunicorn.conf.py"):
         assert needed in copied, needed
