@@ -47,7 +47,7 @@ def test_a_line_carries_its_context_and_a_traceback_stays_on_it(
             except ValueError:
                 log.exception("job %s raised", "job-1")
         log.info("after the task")
-    log.warning("outside", extra={"job_id": "given"})
+    log.warning("outside", extra={"job_id": "given"}, stack_info=True)
     assert len(stream.getvalue().splitlines()) == 3
     raised, after, outside = lines(stream)
     assert raised | {"ts": None, "exc": None} == {
@@ -62,6 +62,7 @@ def test_a_line_carries_its_context_and_a_traceback_stays_on_it(
     assert "task_id" not in after
     assert outside["job_id"] == "given"
     assert "request_id" not in outside
+    assert outside["stack"].startswith("Stack (most recent call last):")
 
 
 def test_gunicorn_access_atoms_become_named_fields() -> None:
