@@ -46,7 +46,9 @@ def _json_program(program: type, level: str, process: str) -> type:
     """Celery's worker or beat program, logging JSON from the start and without a banner.
 
     Configured before Celery's own start-up checks log anything (the warning about
-    running as root included); the banner is plain text on stdout, so it is off.
+    running as root included); the banner is plain text on stdout, so it is off, as with
+    ``--quiet``. The worker's SIGTERM handler still writes "worker: Warm shutdown
+    (MainProcess)" straight to the stdout file: the one plain line, as it stops.
     """
 
     class JsonProgram(program):
