@@ -1,6 +1,10 @@
 """gunicorn settings; WEB_CONCURRENCY (workers) is read by gunicorn itself."""
 
+import logging
 import os
+
+from shared.config import Settings
+from shared.logs import logging_config
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -19,3 +23,8 @@ limit_request_line = 8190
 limit_request_field_size = 16380
 accesslog = "-"
 errorlog = "-"
+# gunicorn's lines, its access lines and the app's: one JSON object per line on stdout
+# (shared/logs.py). The access fields come from gunicorn's atoms; this is the message.
+logconfig_dict = logging_config(Settings.from_env().log_level, process="web")
+access_log_format = "%(m)s %(U)s %(s)s"
+logging.captureWarnings(True)  # a warning is one record, not lines of plain text

@@ -6,8 +6,6 @@ environment; everything else passes a ``Settings`` object.
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response, request
 from flask_cors import CORS
 from flask_migrate import Migrate
@@ -27,6 +25,7 @@ from shared.broker import make_producer
 from shared.config import PROJECT_ROOT, Settings
 from shared.cursor import book_cursors
 from shared.db import db, include_in_autogenerate, init_db
+from shared.logs import bind_log_context, reset_log_context
 from shared.redis_client import make_redis
 from shared.security.passwords import Passwords
 from shared.security.tokens import TokenIssuer
@@ -71,8 +70,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     init_limiter(app)
     app.after_request(_finish_response)
+    app.teardown_request(_forget_request_id)
     cli.register(app)
-    logging.basicConfig(level=settings.log_level)
     return app
 
 
@@ -114,7 +113,12 @@ def _services(settings: Settings) -> Folio:
 
 
 def _assign_request_id() -> None:
-    request_id()  # a before_request hook that returned the id would become the response
+    """Every line logged while this request is served carries its id (``shared.logs``)."""
+    bind_log_context(request_id=request_id())  # returning the id would make it the response
+
+
+def _forget_request_id(_: BaseException | None) -> None:
+    reset_log_context()  # gthread reuses this thread for the next request
 
 
 def _refuse_oversized_chunked_body() -> None:

@@ -31,6 +31,7 @@ from shared.redis_client import make_redis
 from shared.services.catalog_cache import CACHE_PREFIX, CatalogCache, JsonRedisCache, cache_client
 from shared.services.catalog_reads import POPULAR
 from shared.services.workers import HEARTBEAT_TTL, forget_worker, record_heartbeat
+from worker.logs import JobRequest, init_logging
 
 log = logging.getLogger(__name__)
 WORKER_HEARTBEAT_INTERVAL = HEARTBEAT_TTL / 4
@@ -51,6 +52,8 @@ def create_celery(settings: Settings) -> FolioCelery:
     init_db(flask_app, settings)
 
     class FlaskTask(Task):
+        Request = JobRequest
+
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with flask_app.app_context():
                 return self.run(*args, **kwargs)
@@ -62,6 +65,7 @@ def create_celery(settings: Settings) -> FolioCelery:
         beat_schedule=_beat_schedule(settings),
     )
     celery.settings, celery.flask_app = settings, flask_app
+    init_logging(celery)
     celery.redis = make_redis(settings.redis_url)
     cache_store = cache_client(settings.cache_redis_url)
     backend = (JsonRedisCache(host=cache_store, key_prefix=CACHE_PREFIX)

@@ -136,7 +136,10 @@ def _after_error(celery: FolioCelery, job: Job, attempt: int, exc: Exception) ->
     session.commit()
     if outcome == JobStatus.QUEUED:
         backoff = min(2 ** (attempt - 1), MAX_BACKOFF)
-        if not send_job(celery, JOB_TYPES[job.type], job.id, countdown=backoff):
+        # With the request id of the submit: the next attempt's log lines carry it too.
+        sent = send_job(celery, JOB_TYPES[job.type], job.id, countdown=backoff,
+                        request_id=job.request_id)  # fmt: skip
+        if not sent:
             jobs.mark_unsent(session, job.id)
             session.commit()
     return outcome

@@ -33,7 +33,8 @@ def register(celery: FolioCelery) -> None:
         recovery = jobs.recover(session, heartbeats=beats, queue_depths=depths, settings=settings)
         session.commit()
         unsent = [job for job in recovery.to_send
-                  if not send_job(celery, JOB_TYPES[job.type], job.id)]  # fmt: skip
+                  if not send_job(celery, JOB_TYPES[job.type], job.id,
+                                  request_id=job.request_id)]  # fmt: skip
         for job in unsent:
             jobs.mark_unsent(session, job.id)
         session.commit()
