@@ -1,6 +1,9 @@
 """gunicorn settings; WEB_CONCURRENCY (workers) is read by gunicorn itself."""
 
 import os
+from typing import Any
+
+from shared import metrics_dir
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -19,3 +22,19 @@ limit_request_line = 8190
 limit_request_field_size = 16380
 accesslog = "-"
 errorlog = "-"
+
+# Metrics of every worker process, added up by GET /metrics (shared/metrics_dir.py):
+# set before gunicorn loads the app, which imports prometheus-client.
+METRICS_DIR = metrics_dir.prepare(os.environ)
+
+
+def on_starting(_server: object) -> None:
+    metrics_dir.empty(METRICS_DIR)
+
+
+def child_exit(_server: object, worker: Any) -> None:
+    metrics_dir.worker_exited(METRICS_DIR, worker.pid)
+
+
+def on_exit(_server: object) -> None:
+    metrics_dir.remove_owned(os.environ)
