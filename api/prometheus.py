@@ -31,22 +31,20 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.config import Settings
 from shared.db import db
-from shared.job_types import JOB_TYPES
 from shared.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED
-from shared.models import Job, JobStatus
 from shared.redis_client import make_redis
-from shared.services.job_metrics import read_durations
+from shared.services.job_metrics import count_jobs, read_durations
 from shared.services.queues import queue_depths
 
 log = logging.getLogger(__name__)
 SELF = "metrics.metrics"  # the scrape is not counted as traffic
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "OTHER"  # any other token a client sends: one series, not one per token
+SAME_EVERYWHERE = "Every web instance reports the same figure: aggregate with max, not sum."
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,7 @@ class Scrape:
             "folio_job_duration_seconds",
             "Run time of jobs that ended on a worker (its last attempt, from claim to "
             "end), by type and final status; kept in Redis, so it covers every worker. "
-            "Jobs cancelled while still queued never ran and are not counted.",
+            "Jobs cancelled while still queued never ran and are not counted. " + SAME_EVERYWHERE,
             labels=["type", "status"],
         )
         for (job_type, status), histogram in sorted(read_durations(self.sources.store).items()):
@@ -140,7 +138,7 @@ class Scrape:
     def _queues(self) -> list[Metric]:
         family = GaugeMetricFamily(
             "folio_queue_depth",
-            "Messages waiting in each Celery queue (not yet taken by a worker).",
+            "Messages waiting in each Celery queue (not yet taken by a worker). " + SAME_EVERYWHERE,
             labels=["queue"],
         )
         for queue, depth in queue_depths(self.sources.broker).items():
@@ -153,15 +151,10 @@ def _jobs() -> list[Metric]:
         "folio_jobs",
         "Jobs in the database by type and status. Finished jobs are purged after "
         "JOB_RESULT_TTL, so this can fall: count finished jobs with "
-        "folio_job_duration_seconds_count.",
+        "folio_job_duration_seconds_count. " + SAME_EVERYWHERE,
         labels=["type", "status"],
     )
-    counts = dict.fromkeys(((t, s) for t in JOB_TYPES for s in JobStatus.ALL), 0)
-    rows = db.session.execute(
-        select(Job.type, Job.status, func.count()).group_by(Job.type, Job.status)
-    )
-    for job_type, status, count in rows:
-        counts[(job_type, status)] = count
+    counts = count_jobs(db.session)
     db.session.rollback()  # ends the read transaction at once
     for (job_type, status), count in sorted(counts.items()):
         family.add_metric([job_type, status], count)

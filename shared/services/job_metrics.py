@@ -1,4 +1,6 @@
-"""Job durations as a histogram in Redis: workers record, the web's ``/metrics`` exports.
+"""Figures about jobs for ``/metrics``: counts from the jobs table, durations from Redis.
+
+Durations are a histogram in Redis: workers record, the web's ``/metrics`` exports.
 
 Jobs run on Celery workers, often on other hosts than the web. A registry in each worker
 process would need a scrape target of its own per host (and multiprocess files per
@@ -23,6 +25,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import redis
+from sqlalchemy import func, select
+
+from shared.db import DbSession
+from shared.job_types import JOB_TYPES
+from shared.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
 DURATIONS_KEY = "folio:metrics:job_duration"
@@ -89,3 +96,14 @@ def read_durations(store: redis.Redis) -> dict[tuple[str, str], Histogram]:
                    for bound in DURATION_BUCKETS]  # fmt: skip
         series[labels] = Histogram(buckets, sum(by_bound.values()), sums[labels])
     return series
+
+
+def count_jobs(session: DbSession) -> dict[tuple[str, str], int]:
+    """Jobs by (type, status), with every known type and status present (0 if none)."""
+    counts = dict.fromkeys(((t, s) for t in JOB_TYPES for s in JobStatus.ALL), 0)
+    rows = session.execute(
+        select(Job.type, Job.status, func.count()).group_by(Job.type, Job.status)
+    )
+    for job_type, status, count in rows:
+        counts[(job_type, status)] = count
+    return counts

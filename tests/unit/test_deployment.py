@@ -17,7 +17,8 @@ PROCFILE = dict(
     if line.strip() and not line.startswith("#")
 )
 # Variables read outside Settings: gunicorn's own and gunicorn.conf.py's.
-GUNICORN_VARS = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT"}
+GUNICORN_VARS = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT",
+                 "PROMETHEUS_MULTIPROC_DIR"}  # fmt: skip
 
 
 def test_compose_runs_the_procfile_commands() -> None:
