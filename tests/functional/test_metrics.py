@@ -140,6 +140,27 @@ def test_metrics_answer_200_with_what_they_have_while_redis_and_the_database_are
     assert "folio_http_requests" in families  # the counters are still there
 
 
+def test_storage_errors_of_limits_and_cache_are_counted_while_redis_is_down(
+    app: Flask, api: Api
+) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    settings = test_settings(database_url=app.config["SQLALCHEMY_DATABASE_URI"],
+                             redis_url=dead_redis, ratelimit_enabled=True)  # fmt: skip
+    before, _ = parse(api.get("/metrics").text)  # one registry per process: deltas
+    with serve(settings) as client:
+        reads = [client.get("/api/books") for _ in range(2)]
+        after, _ = parse(client.get("/metrics").text)
+    assert [r.status_code for r in reads] == [200, 200]  # limits open, reads from the database
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("folio_rate_limit_storage_errors_total") == 2
+    assert delta("folio_cache_storage_errors_total") == 4  # each read: its page, its total
+    assert delta("folio_cache_reads_total", kind="books.list", result="miss") == 2
+    assert delta("folio_cache_reads_total", kind="books.list", result="hit") == 0
+
+
 def test_metrics_are_not_rate_limited(app: Flask, redis_server: RedisServer) -> None:
     settings = test_settings(database_url=app.config["SQLALCHEMY_DATABASE_URI"],
                              redis_url=redis_server.url, ratelimit_enabled=True,
