@@ -13,13 +13,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli
-from api.blueprints import admin, auth, books, health, jobs, search, users
+from api.blueprints import admin, auth, books, health, jobs, metrics, search, users
 from api.cache import init_cache
 from api.errors import register_error_handlers, request_id
 from api.extensions import Folio, folio
 from api.http import FolioRequest, IdConverter
 from api.json import FolioJSONProvider
 from api.limits import init_limiter
+from api.prometheus import init_metrics
 from shared import models  # noqa: F401 - registers the tables for migrations
 from shared.broker import make_producer
 from shared.config import PROJECT_ROOT, Settings
@@ -59,12 +60,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         include_object=include_in_autogenerate, compare_type=True,
     )  # fmt: skip
     app.extensions["folio"] = _services(settings)
+    init_metrics(app)  # first hooks: they time all the others
     init_cache(app, settings)
     app.before_request(_assign_request_id)
     app.before_request(_refuse_oversized_chunked_body)
     _configure_cors(app, settings)
     blueprints = (auth.bp, users.bp, books.bp, jobs.imports_bp, jobs.bp, search.bp, admin.bp,
-                  health.bp)  # fmt: skip
+                  health.bp, metrics.bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
@@ -94,9 +96,12 @@ def _configure_cors(app: Flask, settings: Settings) -> None:
 
 
 def _services(settings: Settings) -> Folio:
+    store = make_redis(settings.redis_url)
+    same = settings.broker_url == settings.redis_url
     return Folio(
         settings=settings,
-        redis=make_redis(settings.redis_url),
+        redis=store,
+        broker=store if same else make_redis(settings.broker_url),
         tokens=TokenIssuer(
             secret_key=settings.jwt_secret_key,
             issuer=settings.jwt_issuer,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
 from celery import Celery
 from flask import current_app
+from redis import Redis
 
 from shared.config import Settings
 from shared.cursor import CursorCodec
@@ -17,7 +17,8 @@ from shared.security.tokens import TokenIssuer
 @dataclass(frozen=True)
 class Folio:
     settings: Settings
-    redis: redis.Redis
+    redis: Redis
+    broker: Redis  # the broker's Redis, read for queue depths (``redis`` if the same)
     tokens: TokenIssuer
     passwords: Passwords
     cursors: CursorCodec

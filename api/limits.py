@@ -30,12 +30,13 @@ from api.extensions import folio
 from shared.config import Settings
 from shared.db import db
 from shared.errors import AuthenticationFailed, DependencyUnavailable
+from shared.metrics import LIMITER_ERRORS, RATE_LIMITED
 from shared.models import User
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "folio:limits"
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
-EXEMPT_BLUEPRINTS = ("health",)
+EXEMPT_BLUEPRINTS = ("health", "metrics")
 
 
 class StorageHealth(logging.Filter):
@@ -50,6 +51,7 @@ class StorageHealth(logging.Filter):
         if not record.getMessage().startswith("Failed to"):
             return True
         self.failures += 1
+        LIMITER_ERRORS.inc()
         first = not self.in_incident
         self.in_incident = True
         return first
@@ -245,8 +247,13 @@ def _policy(item: RequestLimit) -> str:
     window = limit.GRANULARITY.name
     if limit.multiples > 1:
         window = f"{limit.multiples}{window}"
-    scope = str(item.request_args[-1])
+    scope = _scope(item)
     return window if scope == "global" else f"{scope}-{window}"
+
+
+def _scope(item: RequestLimit) -> str:
+    """``global`` for the API-wide budget, else the route's own limit (``auth.login``)."""
+    return str(item.request_args[-1])
 
 
 def _too_many_requests(exc: RateLimitExceeded) -> WerkzeugResponse:
@@ -254,6 +261,7 @@ def _too_many_requests(exc: RateLimitExceeded) -> WerkzeugResponse:
     reset_at = breached.window[0] if breached is not None else time.time() + 1
     retry_after = max(1, math.ceil(reset_at - time.time()))
     text = str(breached.limit) if breached is not None else str(exc.description)
+    RATE_LIMITED.labels(_scope(breached) if breached is not None else "unknown").inc()
     return problem(
         429, f"Rate limit of {text} exceeded; retry in {retry_after} s.",
         kind=QUOTA_EXCEEDED, title="Too Many Requests",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +21,7 @@ from shared.broker import send_housekeeping, send_job
 from shared.db import DbSession, db
 from shared.job_types import DROP_DEAD_CACHE_TASK, JOB_TYPES
 from shared.models import Job, JobResultChunk, JobStatus
-from shared.services import job_signals, jobs
+from shared.services import job_metrics, job_signals, jobs
 from shared.services.jobs import Checkpoints, JobCancelled, JobFailed, job_problem
 from worker.app import FolioCelery
 
@@ -76,8 +77,11 @@ def run_job(celery: FolioCelery, job_id: str, handler: Handler) -> str | None:
         log.info("job %s is not queued (a duplicate delivery, or cancelled): skipped", job_id)
         return None
     log.info("job %s (%s) attempt %d started", job_id, job.type, attempt)
+    started = time.monotonic()
     with _heartbeat(celery.redis, job_id, interval=settings.job_stale_after / 4):
         outcome = _attempt(celery, job, attempt, handler)
+    if outcome in JobStatus.TERMINAL:  # before waiting clients are told (a scrape then sees it)
+        job_metrics.record_duration(celery.redis, job.type, outcome, time.monotonic() - started)
     changed_catalog = outcome == JobStatus.SUCCEEDED and JOB_TYPES[job.type].changes_catalog
     if changed_catalog:
         # Before waiting clients hear; a client polling in the moment between the commit

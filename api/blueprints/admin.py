@@ -29,8 +29,8 @@ NO_STORE = {"Cache-Control": "no-store"}  # live figures: never reuse an old ans
 def queues(current_user: User) -> ResponseReturnValue:  # noqa: ARG001
     """Messages waiting in each Celery queue."""
     try:
-        depths = queue_depths(folio().celery)
-    except (OperationalError, RedisError, OSError) as exc:
+        depths = queue_depths(folio().broker)
+    except RedisError as exc:
         raise DependencyUnavailable("The broker is unavailable; queue depths are unknown.") from exc
     listed = [{"name": name, "depth": depth} for name, depth in depths.items()]
     return queues_schema.dump({"queues": listed}), NO_STORE

@@ -40,6 +40,7 @@ import redis
 from flask_caching.backends.rediscache import RedisCache
 
 from shared.db import json_dumps, json_loads
+from shared.metrics import CACHE_ERRORS, CACHE_READS, HIT, MISS
 from shared.services.catalog_reads import BOOKS_LIST, POPULAR, CatalogRead
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class CatalogCache:
         computed (and stored). A read whose computation fails is no longer hot."""
         try:
             return self._cached(RENDERED + read.digest, compute, ttl=self.ttl_for(read),
-                                hot=read.spec)  # fmt: skip
+                                read=read)  # fmt: skip
         except Exception:
             self._quietly(lambda: self.client.zrem(CACHE_PREFIX + HOT_KEY, read.spec))
             raise
@@ -170,12 +171,14 @@ class CatalogCache:
         return self.ttls.get(read.kind, self.ttl)
 
     def _cached(self, name: str, compute: Callable[[], T], *, ttl: int,
-                hot: str | None = None) -> T:  # fmt: skip
+                read: CatalogRead | None = None) -> T:  # fmt: skip
+        """``name``'s entry, or computed and stored; a ``read`` counts as hot, and as a
+        hit (from an entry, even one waited for) or a miss (computed here)."""
         if self.backend is None:
             return compute()
         lock = None
         try:
-            version, hit = self._find(name, hot)
+            version, hit = self._find(name, read.spec if read else None)
             key = self._entry(version, name)
             if hit is None:
                 lock = self._lock(key)
@@ -185,10 +188,13 @@ class CatalogCache:
         except redis.RedisError as exc:
             self._unlock(lock)
             self._failed(exc)
+            _count(read, MISS)
             return compute()
         try:
             if hit is not None:
+                _count(read, HIT)
                 return cast(T, hit)
+            _count(read, MISS)
             value = compute()
             self._store(key, value, ttl)
             return value
@@ -260,6 +266,7 @@ class CatalogCache:
             self._bump(keys=[CACHE_PREFIX + VERSION_KEY, *marks], args=[_epoch(), MARK_TTL])
         except redis.RedisError as exc:
             self.failures += 1
+            CACHE_ERRORS.inc()
             log.error("catalog cache version NOT bumped; reads may be stale for up to "
                       "%d s: %s", max(self.ttl, *self.ttls.values()), exc)  # fmt: skip
 
@@ -357,6 +364,7 @@ class CatalogCache:
 
     def _failed(self, exc: Exception) -> None:
         self.failures += 1
+        CACHE_ERRORS.inc()
         if not self._down:
             log.warning("cache unavailable (reads go to the database): %s", exc)
         self._down = True
@@ -365,3 +373,8 @@ class CatalogCache:
         if self._down:
             log.warning("cache available again")
         self._down = False
+
+
+def _count(read: CatalogRead | None, result: str) -> None:
+    if read is not None:
+        CACHE_READS.labels(read.kind, result).inc()

@@ -1,21 +1,33 @@
-"""How many messages wait in each Celery queue, as the broker counts them."""
+"""Depth of each Celery queue, read straight from the broker's Redis.
+
+kombu's Redis transport keeps queue ``q`` as one list per priority step: ``q`` itself
+(priority 0, where every Folio message goes) and ``q\\x06\\x163``, ``q\\x06\\x166``,
+``q\\x06\\x169``. The depth is the sum of their lengths: the messages waiting for a
+worker. A message a worker has taken (running, or held for a countdown) is no longer
+in a list, so it does not count.
+"""
 
 from __future__ import annotations
 
-from celery import Celery
+import redis
+
+from shared.job_types import QUEUES
+
+PRIORITY_STEPS = (0, 3, 6, 9)  # kombu.transport.redis.PRIORITY_STEPS
+PRIORITY_SEP = "\x06\x16"  # kombu's Redis Channel.sep
 
 
-def queue_depths(celery: Celery) -> dict[str, int]:
-    """Messages waiting (not yet taken by a worker) in each of the app's queues.
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists that hold ``queue``'s waiting messages, one per priority step."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
 
-    Asked through kombu's ``queue_declare`` rather than ``LLEN queue``: on Redis, kombu
-    keeps a queue as one list per priority step (``default``, ``default\\x06\\x163`` ...),
-    and the declare answer sums them. Declaring a queue the workers declare anyway
-    changes nothing. Raises kombu's ``OperationalError`` when the broker is down.
-    """
-    with celery.connection_for_read() as connection:
-        channel = connection.default_channel
-        return {
-            queue.name: queue.bind(channel).queue_declare().message_count
-            for queue in celery.conf.task_queues
-        }
+
+def queue_depths(broker: redis.Redis, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
+    """Messages waiting in each of ``queues`` (one round trip); raises ``RedisError``."""
+    with broker.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            for key in queue_keys(queue):
+                pipe.llen(key)
+        lengths = pipe.execute()
+    steps = len(PRIORITY_STEPS)
+    return {queue: sum(lengths[i * steps : (i + 1) * steps]) for i, queue in enumerate(queues)}

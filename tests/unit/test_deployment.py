@@ -28,7 +28,8 @@ PROCFILE = dict(
 DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
 ROLES = ("release", "web", "worker", "beat")
 # Variables read outside Settings: gunicorn's own and gunicorn.conf.py's.
-GUNICORN_VARS = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT"}
+GUNICORN_VARS = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT",
+                 "GUNICORN_WORKER_CLASS", "PROMETHEUS_MULTIPROC_DIR"}  # fmt: skip
 SETTINGS_VARS = {f.name.upper() for f in dataclasses.fields(Settings)} | {"FOLIO_ENV"}
 
 

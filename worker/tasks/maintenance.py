@@ -8,10 +8,11 @@ from sqlalchemy import select
 
 from shared.broker import send_job
 from shared.db import db
-from shared.job_types import JOB_TYPES, PURGE_EXPIRED_TASK, QUEUES, RECOVER_JOBS_TASK
+from shared.job_types import JOB_TYPES, PURGE_EXPIRED_TASK, RECOVER_JOBS_TASK
 from shared.models import Job, JobStatus
 from shared.redis_client import make_redis
 from shared.services import job_signals, jobs
+from shared.services.queues import queue_depths
 from worker.app import FolioCelery
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def register(celery: FolioCelery) -> None:
         job_signals.start_clocks(
             celery.redis, [job_id for job_id, at in beats.items() if at is None]
         )
-        depths = {name: int(broker.llen(name)) for name in QUEUES}
+        depths = queue_depths(broker)
         recovery = jobs.recover(session, heartbeats=beats, queue_depths=depths, settings=settings)
         session.commit()
         unsent = [job for job in recovery.to_send
