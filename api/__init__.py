@@ -6,7 +6,7 @@ environment; everything else passes a ``Settings`` object.
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from flask_cors import CORS
 from flask_migrate import Migrate
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -145,10 +145,12 @@ def _finish_response(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id()
     if request.method == "OPTIONS" and response.mimetype == "text/html":
         del response.headers["Content-Type"]  # Flask's automatic answer has no body
-    # An answer to a request with credentials is private (RFC 9111 3.5), whether or not
-    # the view needed them: a public read made with a token carries that user's limits.
+    # Private when the answer carries something of an authenticated user: the view's
+    # data, or the rate-limit headers of that user's budget (the limiter identifies the
+    # caller even on public reads; with limits off a public read has nothing private).
+    # A rejected token never makes an answer private.
     cache_control = response.headers.get("Cache-Control", "")
-    if "Authorization" in request.headers and "no-store" not in cache_control:
+    if "current_user" in g and "no-store" not in cache_control:
         response.headers["Cache-Control"] = "private, no-cache"
     if request.path.startswith("/api/") and "*" not in folio().settings.cors_origins:
         # The CORS headers depend on Origin; Flask-CORS says so only for several origins.
