@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from shared.job_types import JOB_TASK_PREFIX
 
@@ -59,9 +60,7 @@ def describe_workers(
     listed with ``None`` for what only it can tell.
     """
     heartbeats = live_workers(store)
-    inspect = celery.control.inspect(timeout=timeout, limit=len(heartbeats) or None)
-    queues = inspect.active_queues() or {}
-    active = inspect.active() or {}
+    queues, active = _ask_workers(celery, timeout=timeout, expected=len(heartbeats))
     names = sorted(heartbeats.keys() | queues.keys() | active.keys())
     return [
         {
@@ -74,6 +73,23 @@ def describe_workers(
         }
         for name in names
     ]
+
+
+def _ask_workers(celery: Celery, *, timeout: float, expected: int) -> tuple[dict[str, Any], ...]:
+    """The broadcast's answers: queues and active tasks by worker name.
+
+    Asked again once on a connection error: the first use of a pooled broker connection
+    after a broker restart fails, and the second, on a fresh connection, is the answer.
+    """
+    try:
+        return _broadcast(celery, timeout=timeout, expected=expected)
+    except (OperationalError, redis.ConnectionError):
+        return _broadcast(celery, timeout=timeout, expected=expected)
+
+
+def _broadcast(celery: Celery, *, timeout: float, expected: int) -> tuple[dict[str, Any], ...]:
+    inspect = celery.control.inspect(timeout=timeout, limit=expected or None)
+    return inspect.active_queues() or {}, inspect.active() or {}
 
 
 def _task(task: dict[str, Any]) -> dict[str, Any]:

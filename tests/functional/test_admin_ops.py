@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import test_settings
+from tests.conftest import test_settings, worker_env
 from tests.functional.conftest import assert_problem
 from tests.support.live import Api, serve
 from tests.support.servers import RedisServer, free_port
@@ -127,3 +127,26 @@ def _our_worker(admin: Api, worker: CeleryProcess) -> dict[str, Any]:
     ours = [w for name, w in listed.items() if name.startswith(f"test{worker.starts}-")]
     assert len(ours) == 1, listed
     return ours[0]
+
+
+def test_workers_answers_after_a_broker_restart(app: Flask, make_user: MakeUser) -> None:
+    """The pooled broker connection is stale after a restart: asked again, not a 503."""
+    redis = RedisServer(persist=True)  # like production's main Redis
+    token = make_user(role="admin")[0]["tokens"]["access_token"]
+    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    worker = CeleryProcess("worker", worker_env(database_url, redis.url))
+    try:
+        redis.start()
+        worker.start()
+        with serve(test_settings(database_url=database_url, redis_url=redis.url)) as client:
+            admin = client.as_user(token)
+            assert admin.get("/api/admin/workers").status_code == 200
+            redis.stop()
+            redis.start()
+            response = admin.get("/api/admin/workers")
+            assert response.status_code == 200, response.text
+            names = [w["name"] for w in response.json()["workers"]]
+            assert [n for n in names if n.startswith(f"test{worker.starts}-")], names
+    finally:
+        worker.stop()
+        redis.remove()
