@@ -50,6 +50,8 @@ CSV_BODY = {
     "type": "string",
     "description": "CSV with a header row of book field names (title, author, isbn, "
     "published_year, genre, price); one book per row.",
+    "example": "title,author,isbn,published_year,genre,price\n"
+    "Dune,Frank Herbert,9780441172719,1965,Fiction,9.99\n",
 }
 
 
