@@ -197,9 +197,9 @@ def _job_submit(spec: APISpec, plugin: MarshmallowPlugin) -> dict[str, Any]:
 
 
 def _operation(app: Flask, rule: Rule) -> dict[str, Any]:
-    summary, _, description = (inspect.getdoc(app.view_functions[rule.endpoint]) or "").partition(
-        "\n"
-    )
+    # Docstrings quote code reST-style; the document's descriptions are Markdown.
+    docstring = (inspect.getdoc(app.view_functions[rule.endpoint]) or "").replace("``", "`")
+    summary, _, description = docstring.partition("\n")
     op = OPERATIONS.get(rule.endpoint)
     if op is None:  # the test suite names it; the document still lists the route
         log.warning("no OpenAPI entry for endpoint %s", rule.endpoint)

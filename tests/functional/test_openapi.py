@@ -59,6 +59,8 @@ def test_the_document_is_valid_openapi_3_1_and_cached_by_etag(api: Api) -> None:
     again = api.get("/api/openapi.json", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
     assert again.headers["X-Request-ID"]
+    shared = api.get("/api/openapi.json", headers={"Origin": "https://editor.example"})
+    assert shared.headers["Access-Control-Allow-Origin"] == "*"  # CORS_ORIGINS in testing
 
 
 def test_every_route_of_the_app_is_documented_with_its_methods(
