@@ -6,6 +6,14 @@ schema the view loads), the query schema, the replies, who may call it and the e
 only its service can raise. Errors that follow from the rest are added by the builder:
 400 for a body or query, 401/403 for ``auth``, 404 for path parameters, 413/415 for a
 body, 429 for a rate-limited route, 500 always, 503 when it touches a dependency.
+
+To document a new route: give its view a docstring (first line: the summary), then add
+an entry under its endpoint name (``blueprint.function``) with the schema the view
+loads (``body``/``query``), what it answers (``replies``), ``auth`` and the statuses
+its service raises (``errors``). A body the view builds as a dict gets a shape in
+``shapes.py``. ``tests/functional/test_openapi.py`` names any endpoint left out, and
+the schemathesis test (``test_openapi_conformance.py``) fails on any answer that the
+entry does not describe.
 """
 
 from __future__ import annotations
