@@ -34,7 +34,7 @@ from tests.support.workers import CeleryProcess
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]  # fmt: skip
-EXAMPLES = 12
+EXAMPLES = 20
 # Deletions run after the operations that use what they delete; these three change or
 # end the admin's session (or the admin) and run last.
 LAST = ("PATCH /api/users/{user_id}", "DELETE /api/users/{user_id}", "POST /api/auth/logout")
