@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli
-from api.blueprints import admin, auth, books, health, jobs, metrics, search, users
+from api.blueprints import admin, auth, books, docs, health, jobs, metrics, search, users
 from api.cache import init_cache
 from api.errors import register_error_handlers, request_id
 from api.extensions import Folio, folio
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                   health.bp, metrics.bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    docs.register(app)
     register_error_handlers(app)
     init_limiter(app)
     app.after_request(_finish_response)

@@ -36,7 +36,7 @@ from shared.models import User
 log = logging.getLogger(__name__)
 KEY_PREFIX = "folio:limits"
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
-EXEMPT_BLUEPRINTS = ("health", "metrics")
+EXEMPT_BLUEPRINTS = ("health", "metrics", "docs", "docs_ui")
 
 
 class StorageHealth(logging.Filter):

@@ -103,7 +103,14 @@ class BookListQuerySchema(BookFiltersSchema):
     per_page = fields.Integer(validate=validate.Range(min=1))
     # A cursor repeats its filters: 300 characters of ``q`` and ``author`` JSON-escaped
     # as surrogate pairs come to about 5000 characters of base64.
-    cursor = fields.String(validate=validate.Length(1, 8000))
+    cursor = fields.String(
+        validate=validate.Length(1, 8000),
+        # Documents what this server makes (itsdangerous' URL-safe text); checked by signature.
+        metadata={
+            "pattern": r"^[A-Za-z0-9_.-]+$",
+            "description": "The previous page's next_cursor.",
+        },
+    )
     limit = fields.Integer(validate=validate.Range(min=1))
 
     @validates_schema

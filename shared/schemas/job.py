@@ -8,6 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from shared.models import JobStatus
 from shared.schemas.book import MAX_PAGE, MAX_PER_PAGE, BookFiltersSchema
+from shared.schemas.fields import TrimmedString
 
 CONFLICT_POLICIES = ("fail", "skip", "update")
 ERROR_POLICIES = ("abort", "skip")
@@ -90,7 +91,7 @@ class JobListQuerySchema(Schema):
         unknown = "exclude"
 
     status = fields.String(validate=validate.OneOf(JobStatus.ALL))
-    type = fields.String(validate=validate.Length(1, 40))
+    type = TrimmedString(validate=validate.Length(1, 40))  # no NUL: PostgreSQL refuses it
     all = fields.Boolean(load_default=False)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1))

@@ -212,6 +212,8 @@ def search_books(
         )
     else:
         tsquery = _tsquery(session, q)
+        if tsquery is None:
+            return Page([], total)
         vector: ColumnElement[Any] = literal_column("books.search_vector")
         query = (
             select(Book)
@@ -341,7 +343,10 @@ def _matches(session: DbSession, q: str) -> ColumnElement[bool]:
             .where(literal_column("books_fts").op("MATCH")(_fts5_query(search_words(q))))
         )
         return Book.id.in_(ids)
-    return literal_column("books.search_vector").op("@@")(_tsquery(session, q))
+    tsquery = _tsquery(session, q)
+    if tsquery is None:
+        return false()
+    return literal_column("books.search_vector").op("@@")(tsquery)
 
 
 def _fts5_query(words: list[str]) -> str:
@@ -349,8 +354,9 @@ def _fts5_query(words: list[str]) -> str:
     return " ".join(f'"{word}"*' for word in words)
 
 
-def _tsquery(session: DbSession, q: str) -> ColumnElement[Any]:
-    """``'lexeme':* & ...`` from PostgreSQL's own parsing of ``q``.
+def _tsquery(session: DbSession, q: str) -> ColumnElement[Any] | None:
+    """``'lexeme':* & ...`` from PostgreSQL's own parsing of ``q``; ``None`` when it finds
+    no word (``¼`` or ``²`` are digits to Python, not to PostgreSQL): nothing matches.
 
     The words are those the ``simple`` configuration made of the indexed text, so that
     ``node.js``, ``3.14`` or ``ÉMILE`` (whose lexemes are ``node.js``, ``3.14`` and, in a
@@ -359,6 +365,6 @@ def _tsquery(session: DbSession, q: str) -> ColumnElement[Any]:
     """
     lexemes = session.scalar(select(func.tsvector_to_array(func.to_tsvector("simple", q))))
     if not lexemes:
-        return false()
+        return None
     quoted = (lexeme.replace("\\", "\\\\").replace("'", "''") for lexeme in lexemes)
     return literal(" & ".join(f"'{lexeme}':*" for lexeme in quoted)).cast(TSQUERY)

@@ -40,7 +40,9 @@ def register_user(
 
 def authenticate(session: DbSession, passwords: Passwords, *, email: str, password: str) -> User:
     """The user with these credentials; one and the same failure for every wrong input."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    email = email.strip().lower()
+    # No stored email holds a NUL, and PostgreSQL refuses one in a query (a 500).
+    user = None if "\x00" in email else session.scalar(select(User).where(User.email == email))
     hash_ = user.password_hash if user is not None else None
     if not passwords.verify(password_hash=hash_, password=password) or user is None:
         raise AuthenticationFailed("The email or password is incorrect.")

@@ -437,6 +437,13 @@ def test_list_with_an_unknown_status_is_400(user_api: Api) -> None:
     assert set(problem["errors"]) == {"status"}
 
 
+def test_list_with_a_control_character_in_its_type_is_400(user_api: Api) -> None:
+    """A NUL was a 500 on PostgreSQL, which refuses it in a query (found by schemathesis)."""
+    response = user_api.get("/api/jobs", params={"type": "books.report\x00"})
+    problem = assert_problem(response, 400, kind="validation-error")
+    assert set(problem["errors"]) == {"type"}
+
+
 def test_an_admin_lists_everyones_jobs_with_all_true(make_user: MakeUser, admin_api: Api) -> None:
     _, alice = make_user()
     _, bob = make_user()
