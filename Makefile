@@ -38,7 +38,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 test: install lint  ## lint, then the whole suite on SQLite and PostgreSQL with branch coverage
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest --cov --cov-report=term --durations=15
 
 bench: install  ## benchmarks; record their output in bench/RESULTS.md
 	$(BIN)/python -m bench.cursor_depth
