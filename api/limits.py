@@ -62,7 +62,7 @@ class StorageHealth(logging.Filter):
             self.in_incident = False
 
 
-# Per process, like the logger it filters (and like the metrics it will feed).
+# Per process, like the logger it filters; /metrics adds the processes up.
 STORAGE_HEALTH = StorageHealth()
 
 
