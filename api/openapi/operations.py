@@ -129,6 +129,18 @@ JOB_ACCEPTED = ok(
 )
 JOB = ok(JobSchema, headers=("ETag",), optional_headers=("Retry-After",))
 
+
+def _catalog_list(tag: str) -> Operation:
+    """A cached list of books in page or cursor mode."""
+    return Operation(
+        tag,
+        {200: CATALOG_PAGE, 304: NOT_MODIFIED},
+        query=BookListQuerySchema,
+        headers=("If-None-Match",),
+        notes=CATALOG_NOTES,
+    )
+
+
 OPERATIONS: dict[str, Operation] = {
     # Operations (API.md section 7)
     "health.health": Operation(
@@ -197,21 +209,9 @@ OPERATIONS: dict[str, Operation] = {
         "users", {200: ok(UserSchema)}, auth="admin", body=json_body(UserUpdateSchema)
     ),
     "users.delete_user": Operation("users", {204: NO_CONTENT}, auth="admin"),
-    "users.user_books": Operation(
-        "users",
-        {200: CATALOG_PAGE, 304: NOT_MODIFIED},
-        query=BookListQuerySchema,
-        headers=("If-None-Match",),
-        notes=CATALOG_NOTES,
-    ),
+    "users.user_books": _catalog_list("users"),
     # Books
-    "books.list_books": Operation(
-        "books",
-        {200: CATALOG_PAGE, 304: NOT_MODIFIED},
-        query=BookListQuerySchema,
-        headers=("If-None-Match",),
-        notes=CATALOG_NOTES,
-    ),
+    "books.list_books": _catalog_list("books"),
     "books.popular_books": Operation(
         "books",
         {200: ok(shapes.PopularBooksSchema, headers=("ETag",)), 304: NOT_MODIFIED},
