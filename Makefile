@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
+# Test processes (pytest-xdist): each starts its own Redis, PostgreSQL and Celery worker.
+# Most tests wait on servers and workers, so two halve the time even on two cores.
+TEST_PROCESSES ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: install run test lint format bench clean
@@ -38,7 +41,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 test: install lint  ## lint, then the whole suite on SQLite and PostgreSQL with branch coverage
-	$(BIN)/pytest --cov --cov-report=term --durations=15
+	$(BIN)/pytest -n $(TEST_PROCESSES) --cov --cov-report=term --durations=15
 
 bench: install  ## benchmarks; record their output in bench/RESULTS.md
 	$(BIN)/python -m bench.cursor_depth
