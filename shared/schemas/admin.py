@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.models import JobStatus
-from shared.schemas.job import TIMESTAMP
+from shared.schemas.fields import TIMESTAMP
 
 
 class QueueSchema(Schema):

@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shared.models import GENRES
-from shared.schemas.fields import Isbn, Money, StrictInteger, TrimmedString
+from shared.schemas.fields import TIMESTAMP, Isbn, Money, StrictInteger, TrimmedString
 
 SORT_FIELDS = ("id", "title", "published_year", "price", "created_at")
 SORT_CHOICES = SORT_FIELDS + tuple(f"-{f}" for f in SORT_FIELDS)
@@ -67,8 +67,8 @@ class BookSchema(Schema):
     genre = fields.String(allow_none=True)
     price = Money(allow_none=True)
     owner_id = fields.Integer(allow_none=True)
-    created_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ")
-    updated_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ")
+    created_at = fields.AwareDateTime(format=TIMESTAMP)
+    updated_at = fields.AwareDateTime(format=TIMESTAMP)
     links = fields.Method("_links")
 
     def _links(self, book: Any) -> dict[str, str]:

@@ -14,6 +14,8 @@ from shared.isbn import normalize_isbn
 # ``int(Decimal("1e999999999"))`` would build a billion-digit number, and quantizing a
 # huge amount raises ``decimal.InvalidOperation`` (a 500) instead of a validation error.
 MAX_DIGITS = 15
+# How every output schema writes a time: UTC, to the second.
+TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class TrimmedString(fields.String):

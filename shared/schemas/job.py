@@ -8,7 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from shared.models import JobStatus
 from shared.schemas.book import MAX_PAGE, MAX_PER_PAGE, BookFiltersSchema
-from shared.schemas.fields import TrimmedString
+from shared.schemas.fields import TIMESTAMP, TrimmedString
 
 CONFLICT_POLICIES = ("fail", "skip", "update")
 ERROR_POLICIES = ("abort", "skip")
@@ -16,7 +16,6 @@ EXPORT_FORMATS = ("csv", "jsonl")
 REPORT_GROUPS = ("genre", "decade", "author")
 CACHE_SCOPES = ("books", "all")
 MAX_WAIT = 30
-TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # UTC, to the second
 
 
 class JobCreateSchema(Schema):

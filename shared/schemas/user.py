@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shared.models import ROLES, TIERS
+from shared.schemas.fields import TIMESTAMP
 
 USERNAME = validate.Regexp(
     r"^[A-Za-z0-9_.-]{3,50}\Z", error="Must be 3-50 characters of letters, digits, _ . or -."
@@ -54,7 +55,7 @@ class UserSchema(Schema):
     username = fields.String()
     role = fields.String()
     tier = fields.String()
-    created_at = fields.AwareDateTime(format="%Y-%m-%dT%H:%M:%SZ")
+    created_at = fields.AwareDateTime(format=TIMESTAMP)
 
 
 class TokenPairSchema(Schema):
