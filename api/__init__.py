@@ -6,6 +6,8 @@ environment; everything else passes a ``Settings`` object.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from flask_migrate import Migrate
@@ -26,7 +28,7 @@ from shared.broker import make_producer
 from shared.config import PROJECT_ROOT, Settings
 from shared.cursor import book_cursors
 from shared.db import db, include_in_autogenerate, init_db
-from shared.logs import bind_log_context, reset_log_context
+from shared.logs import bind_log_context, configure_logging, reset_log_context
 from shared.redis_client import make_redis
 from shared.security.passwords import Passwords
 from shared.security.tokens import TokenIssuer
@@ -75,7 +77,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(_finish_response)
     app.teardown_request(_forget_request_id)
     cli.register(app)
+    _configure_logging(settings)
     return app
+
+
+def _configure_logging(settings: Settings) -> None:
+    """JSON lines for the CLI and ``flask run``; gunicorn configures them before the app
+    exists (``gunicorn.conf.py``), and tests keep pytest's own capture."""
+    if settings.env != "testing" and not logging.getLogger().handlers:
+        configure_logging(settings.log_level, process="web")
 
 
 def _configure_cors(app: Flask, settings: Settings) -> None:

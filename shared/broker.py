@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 # One quick reconnect (a pooled connection may be stale after a broker restart), then
 # give up: the job row is committed, and the sweeper sends it once the broker is back.
 BROKER_SOCKET_TIMEOUT = 3  # seconds
+# The task header that carries the id of the HTTP request that caused a job (its logs).
+REQUEST_ID_HEADER = "folio_request_id"
 _SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
@@ -94,7 +96,7 @@ def send_job(
             args=[job_id],
             queue=job_type.queue,
             countdown=countdown,
-            headers={"folio_request_id": request_id} if request_id else None,
+            headers={REQUEST_ID_HEADER: request_id} if request_id else None,
             retry=True,
             retry_policy=_SEND_RETRY,
         )

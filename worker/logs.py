@@ -17,13 +17,13 @@ from celery.apps.worker import Worker
 from celery.signals import setup_logging, task_postrun, task_prerun
 from celery.worker.request import Request
 
+from shared.broker import REQUEST_ID_HEADER
 from shared.job_types import JOB_TYPES
 from shared.logs import bind_log_context, configure_logging, reset_log_context
 
 if TYPE_CHECKING:
     from worker.app import FolioCelery
 
-REQUEST_ID_HEADER = "folio_request_id"
 JOB_TASKS = frozenset(job_type.task_name for job_type in JOB_TYPES.values())
 # "Task ... received" is logged by the consumer before any task signal: the request
 # being received says what it is about (see ``JobRequest``).

@@ -53,14 +53,11 @@ def workers(current_user: User) -> ResponseReturnValue:  # noqa: ARG001
 def job_stats(current_user: User) -> ResponseReturnValue:  # noqa: ARG001
     """Jobs counted by status and type, and the age of the oldest queued job."""
     stats = job_statistics(db.session)
-    matrix: dict[str, dict[str, int]] = {}
-    for (type_, status), count in stats.counts.items():
-        matrix.setdefault(type_, {})[status] = count
     oldest = stats.oldest_queued_at
     return job_stats_schema.dump({
-        "by_status": stats.by(1),
-        "by_type": stats.by(0),
-        "by_type_and_status": matrix,
+        "by_status": stats.by_status,
+        "by_type": stats.by_type,
+        "by_type_and_status": stats.by_type_and_status,
         "oldest_queued_age_seconds": (utcnow() - oldest).total_seconds() if oldest else None,
     }), NO_STORE  # fmt: skip
 

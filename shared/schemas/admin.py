@@ -45,7 +45,7 @@ class WorkerSchema(Schema):
         allow_none=True,
         metadata={"description": "Tasks running now; null when it did not answer in time."},
     )
-    last_heartbeat = fields.AwareDateTime(format=TIMESTAMP, required=True, allow_none=True)
+    last_heartbeat = fields.AwareDateTime(format=TIMESTAMP, required=True)
 
 
 class WorkersSchema(Schema):

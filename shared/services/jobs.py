@@ -267,8 +267,22 @@ class JobStatistics:
     counts: dict[tuple[str, str], int]  # (type, status) -> jobs
     oldest_queued_at: dt.datetime | None
 
-    def by(self, index: int) -> dict[str, int]:
-        """Totals by type (``index`` 0) or by status (1)."""
+    @property
+    def by_type(self) -> dict[str, int]:
+        return self._totals(0)
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        return self._totals(1)
+
+    @property
+    def by_type_and_status(self) -> dict[str, dict[str, int]]:
+        matrix: dict[str, dict[str, int]] = {}
+        for (type_, status), count in self.counts.items():
+            matrix.setdefault(type_, {})[status] = count
+        return matrix
+
+    def _totals(self, index: int) -> dict[str, int]:
         totals: dict[str, int] = {}
         for key, count in self.counts.items():
             totals[key[index]] = totals.get(key[index], 0) + count

@@ -10,11 +10,11 @@ in a list, so it does not count.
 from __future__ import annotations
 
 import redis
+from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from shared.job_types import QUEUES
 
-PRIORITY_STEPS = (0, 3, 6, 9)  # kombu.transport.redis.PRIORITY_STEPS
-PRIORITY_SEP = "\x06\x16"  # kombu's Redis Channel.sep
+PRIORITY_SEP = Channel.sep
 
 
 def queue_keys(queue: str) -> list[str]:

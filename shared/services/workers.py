@@ -52,43 +52,46 @@ def live_workers(store: redis.Redis, *, now: float | None = None) -> dict[str, f
 def describe_workers(
     celery: Celery, store: redis.Redis, *, timeout: float = INSPECT_TIMEOUT
 ) -> list[dict[str, Any]]:
-    """The workers that are alive: their heartbeat, queues and running tasks.
+    """The workers that are alive (a recent heartbeat, as ``/health/ready`` counts them),
+    with their last heartbeat, queues and running tasks.
 
-    Alive means a recent heartbeat or an answer to the broadcast. The broadcast waits
-    for as many answers as there are heartbeats, at most ``timeout`` seconds; a worker
-    that heartbeats but does not answer in time (busy main process, lost message) is
-    listed with ``None`` for what only it can tell.
+    One broadcast to those workers asks for their queues and running tasks and waits for
+    their answers, at most ``timeout`` seconds per question; a worker that does not
+    answer in time (busy main process, lost message) shows ``None`` for those.
     """
     heartbeats = live_workers(store)
-    queues, active = _ask_workers(celery, timeout=timeout, expected=len(heartbeats))
-    names = sorted(heartbeats.keys() | queues.keys() | active.keys())
+    if not heartbeats:
+        return []
+    queues, active = _ask_workers(celery, sorted(heartbeats), timeout=timeout)
     return [
         {
             "name": name,
             "queues": sorted(q["name"] for q in queues[name]) if name in queues else None,
             "active": [_task(t) for t in active[name]] if name in active else None,
-            "last_heartbeat": (
-                dt.datetime.fromtimestamp(heartbeats[name], dt.UTC) if name in heartbeats else None
-            ),
+            "last_heartbeat": dt.datetime.fromtimestamp(heartbeats[name], dt.UTC),
         }
-        for name in names
+        for name in sorted(heartbeats)
     ]
 
 
-def _ask_workers(celery: Celery, *, timeout: float, expected: int) -> tuple[dict[str, Any], ...]:
-    """The broadcast's answers: queues and active tasks by worker name.
+def _ask_workers(
+    celery: Celery, names: list[str], *, timeout: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Queues and active tasks of the workers ``names``, by name.
 
     Asked again once on a connection error: the first use of a pooled broker connection
     after a broker restart fails, and the second, on a fresh connection, is the answer.
     """
     try:
-        return _broadcast(celery, timeout=timeout, expected=expected)
+        return _broadcast(celery, names, timeout=timeout)
     except (OperationalError, redis.ConnectionError):
-        return _broadcast(celery, timeout=timeout, expected=expected)
+        return _broadcast(celery, names, timeout=timeout)
 
 
-def _broadcast(celery: Celery, *, timeout: float, expected: int) -> tuple[dict[str, Any], ...]:
-    inspect = celery.control.inspect(timeout=timeout, limit=expected or None)
+def _broadcast(
+    celery: Celery, names: list[str], *, timeout: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    inspect = celery.control.inspect(destination=names, timeout=timeout, limit=len(names))
     return inspect.active_queues() or {}, inspect.active() or {}
 
 
